@@ -8,8 +8,15 @@ from inspect_ai.model import ModelOutput, ModelUsage
 
 from ttclab.errors import UserError
 from ttclab.tasks.counting import misleading_math
-from ttclab.thinking.budget import Budget
-from ttclab.thinking.delethink import CONTINUE_PROMPT, HEAD_PROMPT, chunk_rooms, delethink
+from ttclab.thinking.budget import Budget, plan
+from ttclab.thinking.delethink import (
+    CONTINUE_PROMPT,
+    HEAD_PROMPT,
+    answer_config,
+    chunk_config,
+    chunk_rooms,
+    delethink,
+)
 
 
 def words(prefix: str, count: int) -> list[str]:
@@ -96,6 +103,44 @@ def test_invalid_parameters_are_user_errors():
         delethink(Budget(tokens=64), chunk=8, carryover=8)
     with pytest.raises(UserError, match="iterations"):
         delethink(Budget(tokens=64), iterations=0)
+
+
+def settings(model: str, tokens: int) -> dict:
+    return plan(model, Budget(tokens=tokens)).config.model_dump(exclude_none=True)
+
+
+def test_anthropic_chunks_are_cut_by_max_tokens_above_the_minimum_thinking_budget():
+    chunk = chunk_config(settings("anthropic/claude-sonnet-4-0", 8192), room=4096, local=False, seed=1)
+    assert (chunk.max_tokens, chunk.reasoning_tokens) == (4096, 4095)  # max_tokens > budget_tokens, as the API asks
+    small = chunk_config(settings("anthropic/claude-sonnet-4-0", 8192), room=300, local=False, seed=1)
+    assert (small.max_tokens, small.reasoning_tokens) == (1025, 1024)  # the smallest cut the API accepts
+    answer = answer_config(settings("anthropic/claude-sonnet-4-0", 8192), Budget(tokens=8192), local=False, seed=2)
+    assert answer.reasoning_tokens is None and answer.max_tokens == 1024  # thinking off for the answer
+
+
+def test_effort_models_keep_their_effort_and_answer_at_low_effort():
+    chunk = chunk_config(settings("openai/o3", 8192), room=2048, local=False, seed=1)
+    assert (chunk.max_tokens, chunk.reasoning_effort, chunk.reasoning_tokens) == (2048, "high", None)
+    answer = answer_config(settings("openai/o3", 8192), Budget(tokens=8192), local=False, seed=2)
+    assert answer.reasoning_effort == "low"
+
+
+def test_hidden_reasoning_cannot_be_carried_and_says_what_to_do(tmp_path):
+    script = Script([output("")])
+    task = task_with(misleading_math(n=1, budget=64),
+                     solver=delethink(Budget(tokens=64), chunk=16, carryover=8))
+    [log] = eval(task, model="mockllm/model", model_args={"custom_outputs": script}, log_dir=str(tmp_path),
+                 display="none")
+    assert log.status == "error"
+    assert "hides its reasoning" in log.error.message and "control=prompt" in log.error.message
+
+
+def test_reasoning_spent_while_answering_counts_in_the_total(tmp_path):
+    answer = output("<answer>2</answer>", "stop")
+    answer.usage = ModelUsage(input_tokens=5, output_tokens=40, total_tokens=45, reasoning_tokens=35)
+    script = Script([output(" ".join(words("a", 10))), answer])
+    sample = run(tmp_path, script, budget=10, chunk=10, carryover=4)
+    assert sample.output.usage.reasoning_tokens == 10 + 35
 
 
 @pytest.mark.model

@@ -46,7 +46,7 @@ from inspect_ai.model import (
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ttclab.errors import UserError
-from ttclab.thinking.budget import Budget, plan
+from ttclab.thinking.budget import ANTHROPIC_MIN_BUDGET, Budget, plan
 
 CONTINUE_THINKING = {"ttclab": {"continue_thinking": True}}
 CONTINUE_PROMPT = "Continue your reasoning from here: "
@@ -175,7 +175,10 @@ def chunk_config(settings: dict[str, Any], room: int, local: bool, seed: int) ->
     if local:
         config.update(reasoning_tokens=room, extra_body=CONTINUE_THINKING)
     elif config.get("reasoning_tokens") is not None:
-        config["reasoning_tokens"] = room
+        # Anthropic counts thinking in max_tokens, which must exceed a thinking budget of at least 1024:
+        # max_tokens cuts the chunk, and a smaller room is raised to the smallest cut the API accepts.
+        config["max_tokens"] = max(room, ANTHROPIC_MIN_BUDGET + 1)
+        config["reasoning_tokens"] = config["max_tokens"] - 1
     return GenerateConfig(**config)
 
 
@@ -185,6 +188,8 @@ def answer_config(settings: dict[str, Any], budget: Budget, local: bool, seed: i
     config.update(max_tokens=budget.answer_tokens, seed=seed)
     if local:
         config["reasoning_tokens"] = 0
+    elif settings.get("reasoning_effort") is not None:
+        config["reasoning_effort"] = "low"  # effort models cannot stop thinking: the least they accept
     return GenerateConfig(**config)
 
 
@@ -222,6 +227,12 @@ def delethink(
                 break
             trace.reasoning.append(text)
             produced = tokens.encode(text)
+            if not produced:
+                raise UserError(
+                    f"delethink cannot carry state for {model}: a chunk ran out of room without visible "
+                    "thinking (the provider hides its reasoning); use a model that returns its thinking, "
+                    "or pass -T control=prompt so it thinks in the text"
+                )
             if index == 0:
                 trace.head = produced[: min(head, chunk - carryover)]
             trace.carry = (trace.carry + produced)[-carryover:] if carryover else []
@@ -230,6 +241,8 @@ def delethink(
             config = answer_config(settings, budget, local, first_seed + iterations)
             final = await model.generate(messages, config=config)
             add_usage(trace.usage, final.usage)
+            if not local and final.usage is not None and final.usage.reasoning_tokens:
+                trace.reasoning_tokens += final.usage.reasoning_tokens  # effort models think before answering
         record(state, final, trace)
         return state
 

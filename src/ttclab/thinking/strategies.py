@@ -33,16 +33,10 @@ def plain(budget: Budget, seed: int = 0) -> Solver:
 
 
 def _registry() -> dict[str, Callable[..., Solver]]:
+    from ttclab.thinking.delethink import delethink
     from ttclab.thinking.early_exit import early_exit
 
-    strategies: dict[str, Callable[..., Solver]] = {"plain": plain, "early_exit": early_exit}
-    try:  # Markovian thinking lands separately; the registry works without it
-        from ttclab.thinking.delethink import delethink
-    except ImportError:
-        pass
-    else:
-        strategies["delethink"] = delethink
-    return strategies
+    return {"plain": plain, "early_exit": early_exit, "delethink": delethink}
 
 
 def parse_strategy(spec: str) -> tuple[str, dict[str, int]]:
