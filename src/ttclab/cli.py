@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import replace
@@ -132,6 +133,42 @@ def report(
 
     path = write_report(log_dir, out, compare=compare, n_boot=boot, judge=judge)
     typer.echo(f"report: {path}")
+
+
+train_app = typer.Typer(help="Training recipes.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("trm")
+@user_errors
+def train_trm(
+    task: Annotated[str, typer.Option(help="sudoku4, sudoku6, sudoku9, maze or arc.")] = "sudoku4",
+    preset: Annotated[str, typer.Option(help="cpu (sized for a laptop) or paper (the paper's settings).")] = "cpu",
+    model: Annotated[str, typer.Option(help="trm, onestep (HRM's one-step gradient) or plain (a same-size "
+                                       "transformer, one pass).")] = "trm",
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes it.")] = Path("runs/trm"),
+    setting: Annotated[list[str] | None, typer.Option("--set", "-O", help="key=value to override a setting "
+                                                      "(e.g. -O epochs=50 -O device=cuda).")] = None,
+) -> None:
+    """Train and evaluate a Tiny Recursive Model (or a baseline) on puzzles."""
+    from ttclab.sweep import parse_pairs
+    from ttclab.training.trm.train import preset as trm_preset
+    from ttclab.training.trm.train import run
+
+    overrides = parse_pairs(setting or [], "--set")
+    if "betas" in overrides:
+        overrides["betas"] = tuple(overrides["betas"])
+    config = trm_preset(task, preset, model=model, **overrides)
+    result = run(config, out)
+    if result.processes > 1 and os.environ.get("RANK", "0") != "0":
+        return  # under torchrun / accelerate launch, the first process reports
+    final = result.final
+    scores = ", ".join(f"{key} {final[key]:.3f}" for key in ("cell_accuracy", "exact", "exact_all_steps",
+                                                              "steps_used", "arc_pass2_voted") if key in final)
+    where = f" on {result.processes} processes" if result.processes > 1 else ""
+    typer.echo(f"{config.model} on {task}{where}: {result.parameters:,} parameters, {result.epochs} epochs, "
+               f"{result.train_seconds:.0f} s training; held-out {scores or 'not evaluated yet'}")
+    typer.echo(f"metrics: {out / 'metrics.jsonl'}  checkpoint: {out / 'checkpoint.pt'}")
 
 
 def main() -> None:  # pragma: no cover

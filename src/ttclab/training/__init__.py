@@ -1,0 +1,1 @@
+"""Training recipes: TRM, and later the RL and fine-tuning recipes."""

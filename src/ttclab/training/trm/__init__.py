@@ -1,0 +1,1 @@
+"""Tiny Recursive Model: recursion, deep supervision and halting on puzzles."""
