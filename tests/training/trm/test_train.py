@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 from ttclab.cli import app
 from ttclab.errors import UserError
 from ttclab.training.trm.data import sudoku_sets
-from ttclab.training.trm.train import Data, Trainer, evaluate, preset, run
+from ttclab.training.trm.train import Data, Trainer, evaluate, load_data, preset, run
 
 TINY = dict(dim=32, heads=4, n=2, T=2, n_sup=3, batch_size=32, train_puzzles=64, test_puzzles=16, progress=False)
 
@@ -110,3 +110,23 @@ def test_two_processes_train_one_model_with_ddp(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("held-out") == 1 and "on 2 processes" in done.stdout
     assert [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_public_csv_files_give_the_training_and_held_out_puzzles(tmp_path):
+    from ttclab.data.puzzles import sudoku
+
+    def write(path, puzzles):
+        rows = [f"gen,{sudoku.to_text(p.puzzle)},{sudoku.to_text(p.solution)},0" for p in puzzles]
+        path.write_text("source,question,answer,rating\n" + "\n".join(rows) + "\n")
+
+    write(tmp_path / "train.csv", sudoku.generate_many(4, 40, seed=5))
+    write(tmp_path / "test.csv", sudoku.generate_many(4, 10, seed=6))
+    config = preset("sudoku4", "cpu", csv=str(tmp_path / "train.csv"), test_csv=str(tmp_path / "test.csv"),
+                    epochs=1, **{**TINY, "train_puzzles": 40, "test_puzzles": 10})
+    data = load_data(config)
+    assert (len(data.train), len(data.test)) == (40, 10)
+    expected = sudoku.generate_many(4, 10, seed=6)[0].puzzle.reshape(-1) + 1
+    assert data.test.inputs[0].tolist() == expected.tolist()
+    with pytest.raises(UserError, match="only 40 Sudoku puzzles"):
+        load_data(preset("sudoku4", "cpu", csv=str(tmp_path / "train.csv"), **{**TINY, "train_puzzles": 40,
+                                                                                "test_puzzles": 1}))

@@ -77,34 +77,41 @@ def encode_maze(question: np.ndarray, answer: np.ndarray) -> tuple[np.ndarray, n
 
 
 def sudoku_sets(
-    n: int, train: int, test: int, seed: int, givens: int | None = None, csv: Path | None = None
+    n: int, train: int, test: int, seed: int, givens: int | None = None, csv: Path | None = None,
+    test_csv: Path | None = None,
 ) -> tuple[PuzzleSet, PuzzleSet]:
     """Generated (or loaded) puzzles, split into disjoint training and held-out sets."""
-    if csv is not None:
-        puzzles = sudoku.load_csv(csv, n=n, limit=train + test)
-    else:
+    if csv is None:
         puzzles = sudoku.generate_many(n, train + test, seed, givens=givens)
-    if len(puzzles) < train + test:
-        raise UserError(f"only {len(puzzles)} Sudoku puzzles for {train} training + {test} held-out: ask for fewer")
+    else:
+        puzzles = sudoku.load_csv(csv, n=n, limit=train + (0 if test_csv else test))
+    if test_csv is not None:
+        puzzles = puzzles[:train] + sudoku.load_csv(test_csv, n=n, limit=test)
     grids = [(p.puzzle, p.solution) for p in puzzles]
-    return (from_grids(grids[:train], n + 2, encode_sudoku, sudoku.augment),
-            from_grids(grids[train:train + test], n + 2, encode_sudoku, None))
+    return split(grids, train, test, n + 2, encode_sudoku, sudoku.augment, "Sudoku puzzles")
+
+
+def split(grids: list, train: int, test: int, vocab: int, encode: Callable, augment: Augment,
+          what: str) -> tuple[PuzzleSet, PuzzleSet]:
+    """The first `train` grids to learn from (augmented at every draw), the next `test` held out as they are."""
+    if len(grids) < train + test:
+        raise UserError(f"only {len(grids)} {what} for {train} training + {test} held-out: ask for fewer")
+    return (from_grids(grids[:train], vocab, encode, augment),
+            from_grids(grids[train:train + test], vocab, encode, None))
 
 
 def maze_sets(
-    size: int, train: int, test: int, seed: int, min_path: int | None = None, csv: Path | None = None
+    size: int, train: int, test: int, seed: int, min_path: int | None = None, csv: Path | None = None,
+    test_csv: Path | None = None,
 ) -> tuple[PuzzleSet, PuzzleSet]:
-    if csv is not None:
-        mazes = maze.load_csv(csv, limit=train + test)
+    if csv is None:
+        mazes = maze.generate_many(size, train + test, seed, **({} if min_path is None else {"min_path": min_path}))
     else:
-        knobs = {} if min_path is None else {"min_path": min_path}
-        mazes = maze.generate_many(size, train + test, seed, **knobs)
-    if len(mazes) < train + test:
-        raise UserError(f"only {len(mazes)} mazes for {train} training + {test} held-out: ask for fewer")
+        mazes = maze.load_csv(csv, limit=train + (0 if test_csv else test))
+    if test_csv is not None:
+        mazes = mazes[:train] + maze.load_csv(test_csv, limit=test)
     grids = [(m.grid, m.solution) for m in mazes]
-    vocab = len(maze.CHARSET) + 1
-    return (from_grids(grids[:train], vocab, encode_maze, augment_maze),
-            from_grids(grids[train:train + test], vocab, encode_maze, None))
+    return split(grids, train, test, len(maze.CHARSET) + 1, encode_maze, augment_maze, "mazes")
 
 
 def augment_maze(question: np.ndarray, answer: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

@@ -153,19 +153,25 @@ def truncated_normal(*shape: int, std: float) -> Tensor:
 
 
 class Embeddings(nn.Module):
-    """Token embeddings (scaled by sqrt D) behind a learned prefix chosen by the puzzle identifier."""
+    """Token embeddings (scaled by sqrt D) behind a learned prefix.
+
+    The prefix is `prefix` shared learned positions; the puzzle identifier's own vector (one of size D,
+    as in TRM: ARC has one identifier per task and augmentation, so they must stay small) is added to the
+    first of them.
+    """
 
     def __init__(self, config: TRMConfig) -> None:
         super().__init__()
         self.scale = math.sqrt(config.dim)
         self.tokens = nn.Embedding(config.vocab, config.dim)
         nn.init.trunc_normal_(self.tokens.weight, std=1 / self.scale)
-        self.puzzle = nn.Embedding(config.puzzle_ids, config.prefix * config.dim)
+        self.prefix = nn.Parameter(torch.zeros(config.prefix, config.dim))
+        self.puzzle = nn.Embedding(config.puzzle_ids, config.dim)
         nn.init.zeros_(self.puzzle.weight)
-        self.prefix = config.prefix
 
     def forward(self, inputs: Tensor, puzzle_ids: Tensor) -> Tensor:
-        prefix = self.puzzle(puzzle_ids).view(inputs.shape[0], self.prefix, -1)
+        prefix = self.prefix.expand(inputs.shape[0], -1, -1)
+        prefix = torch.cat([prefix[:, :1] + self.puzzle(puzzle_ids).unsqueeze(1), prefix[:, 1:]], dim=1)
         return self.scale * torch.cat([prefix, self.tokens(inputs)], dim=1)
 
 
@@ -243,7 +249,7 @@ def plain_parameters(config: TRMConfig) -> int:
     mix = 4 * d * d if config.mixer == "attention" else 3 * swiglu_hidden(config.positions, config.expansion) * (
         config.positions)
     block = mix + 3 * swiglu_hidden(d, config.expansion) * d
-    return config.vocab * d * 2 + config.puzzle_ids * config.prefix * d + config.layers * block
+    return config.vocab * d * 2 + (config.puzzle_ids + config.prefix) * d + config.layers * block
 
 
 def matched_baseline(config: TRMConfig, layers: int) -> TRMConfig:

@@ -61,6 +61,7 @@ class Config:
     maze_size: int = 30
     min_path: int | None = None
     csv: str | None = None  # public Sudoku-Extreme / Maze-Hard CSV instead of generated puzzles
+    test_csv: str | None = None  # held-out puzzles from this CSV (else the rows after the training ones)
     arc_version: str = "arc-agi-1"
     arc_folder: str | None = None
     arc_tasks: int | None = None  # first k tasks of each split (None: all)
@@ -151,12 +152,16 @@ class Data:
 
 def load_data(config: Config) -> Data:
     csv = Path(config.csv) if config.csv else None
+    test_csv = Path(config.test_csv) if config.test_csv else None
+    if test_csv is not None and csv is None:
+        raise UserError("test_csv needs csv (the training puzzles) as well: pass both, or neither")
     if config.task.startswith("sudoku"):
         n = int(config.task.removeprefix("sudoku"))
-        return Data(*sudoku_sets(n, config.train_puzzles, config.test_puzzles, config.seed, config.givens, csv))
+        return Data(*sudoku_sets(n, config.train_puzzles, config.test_puzzles, config.seed, config.givens, csv,
+                                 test_csv))
     if config.task == "maze":
         return Data(*maze_sets(config.maze_size, config.train_puzzles, config.test_puzzles, config.seed,
-                               config.min_path, csv))
+                               config.min_path, csv, test_csv))
     folder = Path(config.arc_folder) if config.arc_folder else None
     train, test, tasks = arc_sets(config.arc_version, config.arc_tasks, config.arc_augmentations, config.seed, folder)
     return Data(train, test, tasks)
