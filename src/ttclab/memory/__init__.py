@@ -1,0 +1,1 @@
+"""Memories a model carries between problems: ACE playbooks, ArcMemo concepts (one interface in base.py)."""

@@ -1,0 +1,138 @@
+"""What a model carries between problems, behind one small interface.
+
+A memory gives context for a problem (`retrieve`), learns from a finished attempt (`update`), and saves
+itself atomically (`save`: a temporary file in the same folder, flushed, then renamed over the old one),
+so a crash never leaves a half-written memory. `retrieve` and `update` are coroutines because most
+memories call a model (a reflector, a curator, a selector) inside Inspect's event loop; they use
+`inspect_ai.model.get_model()` (the task's model) unless given a model of their own.
+
+Every model call a memory makes for itself (not the task's own generation) is added to `usage[role]`,
+so an evaluation can report the tokens spent on reflection, curation and selection.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ClassVar
+
+from inspect_ai.model import ModelOutput, ModelUsage
+
+from ttclab.errors import UserError
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Replace `path` with `text` all at once: readers see the old file or the new one, never half of one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: Path, what: str) -> Any:
+    """A saved memory's JSON, or one clear error naming the file."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"no {what} at {path}: check the path, or start without one") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise UserError(f"cannot read the {what} at {path} ({error}): restore it or start a new one") from None
+
+
+class Memory(ABC):
+    """The interface every memory implements (see the module docstring)."""
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.usage: dict[str, ModelUsage] = {}
+
+    @abstractmethod
+    async def retrieve(self, problem: str) -> str:
+        """Context to show the model before it attempts `problem` ("" when there is nothing useful)."""
+
+    @abstractmethod
+    async def update(self, problem: str, trace: str, outcome: str, feedback: str = "") -> None:
+        """Learn from one attempt: its full trace, its outcome (`correct`, `incorrect`, ... as in
+        `ttclab.tasks.answers.OUTCOMES`) and any feedback the environment gives (e.g. the right answer)."""
+
+    @abstractmethod
+    def to_json(self) -> dict[str, Any]:
+        """Everything needed to restore this memory."""
+
+    @classmethod
+    @abstractmethod
+    def from_json(cls, data: dict[str, Any], **params: Any) -> Memory:
+        """The memory `to_json` describes (params: the same constructor settings as a new one)."""
+
+    def size(self) -> dict[str, int]:
+        """How big the memory is: at least `entries`, and `characters` of the context it can give."""
+        return {"entries": 0, "characters": 0}
+
+    def save(self, path: Path) -> None:
+        atomic_write(Path(path), json.dumps({"memory": self.name, **self.to_json()}, indent=1))
+
+    @classmethod
+    def load(cls, path: Path, **params: Any) -> Memory:
+        data = read_json(Path(path), f"{cls.name} memory")
+        if not isinstance(data, dict) or data.get("memory") != cls.name:
+            raise UserError(f"{path} does not hold a {cls.name} memory: give the file this memory saved")
+        return cls.from_json({k: v for k, v in data.items() if k != "memory"}, **params)
+
+    def spent(self, role: str, output: ModelOutput) -> None:
+        """Count a model call the memory made for itself under `role` (reflector, curator, ...)."""
+        if output.usage is None:
+            return
+        total = self.usage.setdefault(role, ModelUsage())
+        total.input_tokens += output.usage.input_tokens
+        total.output_tokens += output.usage.output_tokens
+        total.total_tokens += output.usage.total_tokens
+
+
+def _registry() -> dict[str, Callable[..., Memory]]:
+    from ttclab.memory.ace import Playbook
+    from ttclab.memory.arcmemo import ConceptMemory
+
+    return {"ace": Playbook, "arcmemo": ConceptMemory}
+
+
+def parse_memory(spec: str) -> tuple[str, dict[str, Any]]:
+    """'ace:dedup=0.9,reflect_rounds=2' -> ('ace', {'dedup': 0.9, 'reflect_rounds': 2})."""
+    name, _, args = spec.partition(":")
+    params: dict[str, Any] = {}
+    for item in filter(None, (a.strip() for a in args.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"invalid memory parameter {item!r} in {spec!r}: use name:key=value,...")
+        try:
+            params[key.strip()] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key.strip()] = value
+    return name.strip(), params
+
+
+def make_memory(spec: str, path: Path | None = None) -> Memory:
+    """A memory from a spec (`ace`, `arcmemo:format=program`, ...), restored from `path` if that file exists."""
+    name, params = parse_memory(spec)
+    memories = _registry()
+    if name not in memories:
+        raise UserError(f"unknown memory {name!r}: use one of {', '.join(sorted(memories))}")
+    factory = memories[name]
+    try:
+        if path is not None and Path(path).exists():
+            return factory.load(Path(path), **params)  # type: ignore[attr-defined]
+        return factory(**params)
+    except TypeError as error:
+        raise UserError(f"memory {name!r} does not take these parameters ({error})") from None
