@@ -171,5 +171,45 @@ def train_trm(
     typer.echo(f"metrics: {out / 'metrics.jsonl'}  checkpoint: {out / 'checkpoint.pt'}")
 
 
+memory_app = typer.Typer(help="Memories that learn across problems.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+
+
+@memory_app.command("eval")
+@user_errors
+def memory_eval(
+    memory: Annotated[str, typer.Option(help="ace, arcmemo or none; parameters as ace:dedup=0.9.")] = "ace",
+    task: Annotated[str, typer.Option(help="Any ttclab task (arc uses its training and evaluation splits).")]
+    = "misleading_math",
+    model: Annotated[str, typer.Option(help="local, an HF folder, or provider/model.")] = "local",
+    train: Annotated[int, typer.Option(help="Problems in the training stream.")] = 20,
+    test: Annotated[int, typer.Option(help="Problems in the test stream.")] = 20,
+    epochs: Annotated[int, typer.Option(help="Passes over the training stream (offline learning).")] = 1,
+    online: Annotated[bool, typer.Option(help="Keep learning during the test stream (ACE's online mode).")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the training stream (the test stream uses seed + 1).")] = 0,
+    out: Annotated[Path, typer.Option(help="Output folder: logs, memory.json, summary.json; rerun resumes.")]
+    = Path("runs/memory"),
+    task_arg: Annotated[list[str] | None, typer.Option("--task-arg", "-T", help="key=value for the task.")] = None,
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M", help="key=value for the model.")]
+    = None,
+) -> None:
+    """Learn a memory on a training stream, then compare the test stream with and without it."""
+    from ttclab.memory.stream import StreamConfig, run_stream
+    from ttclab.sweep import parse_pairs
+
+    config = StreamConfig(task=task, memory=memory, model=model, train=train, test=test, epochs=epochs,
+                          seed=seed, online=online, out=str(out),
+                          task_args=parse_pairs(task_arg or [], "--task-arg"),
+                          model_args=parse_pairs(model_arg or [], "--model-arg"))
+    summary = run_stream(config)
+    with_memory, without = summary["accuracy_with_memory"], summary["accuracy_without_memory"]
+    if with_memory is not None:
+        typer.echo(f"accuracy with {memory}: {with_memory:.3f}")
+    typer.echo(f"accuracy without memory: {without:.3f}")
+    if "memory_size" in summary:
+        typer.echo(f"memory: {summary['memory_size']}, tokens spent by the memory: {summary['memory_tokens']}")
+    typer.echo(f"summary: {out / 'summary.json'}")
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())

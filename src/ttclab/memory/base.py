@@ -82,14 +82,17 @@ class Memory(ABC):
         return {"entries": 0, "characters": 0}
 
     def save(self, path: Path) -> None:
-        atomic_write(Path(path), json.dumps({"memory": self.name, **self.to_json()}, indent=1))
+        usage = {role: spent.model_dump(exclude_none=True) for role, spent in self.usage.items()}
+        atomic_write(Path(path), json.dumps({"memory": self.name, "usage": usage, **self.to_json()}, indent=1))
 
     @classmethod
     def load(cls, path: Path, **params: Any) -> Memory:
         data = read_json(Path(path), f"{cls.name} memory")
         if not isinstance(data, dict) or data.get("memory") != cls.name:
             raise UserError(f"{path} does not hold a {cls.name} memory: give the file this memory saved")
-        return cls.from_json({k: v for k, v in data.items() if k != "memory"}, **params)
+        memory = cls.from_json({k: v for k, v in data.items() if k not in ("memory", "usage")}, **params)
+        memory.usage = {role: ModelUsage(**spent) for role, spent in (data.get("usage") or {}).items()}
+        return memory
 
     def spent(self, role: str, output: ModelOutput) -> None:
         """Count a model call the memory made for itself under `role` (reflector, curator, ...)."""

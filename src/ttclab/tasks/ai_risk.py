@@ -576,6 +576,8 @@ def ai_risk(
     control: str | None = None,
     answer_tokens: int = 1024,
     natural_ceiling: int = 16384,
+    memory: str | None = None,
+    memory_file: str | None = None,
 ) -> Task:
     """Advanced-AI-risk multiple choice; `subset` is "all" or a comma-separated list, `n` caps items per
     subset (the first n), `data` a folder of <subset>.jsonl files or one such file. `seed` only seeds
@@ -606,6 +608,8 @@ def ai_risk(
         control=control,
         answer_tokens=answer_tokens,
         natural_ceiling=natural_ceiling,
+        memory=memory,
+        memory_file=memory_file,
         scorer=ai_risk_scorer(),
         metadata={"score_kind": "correct"},
     )

@@ -7,6 +7,7 @@ ones here, so budgets, setups, strategies and seeds mean the same thing in every
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from inspect_ai import Task
@@ -41,6 +42,8 @@ def budgeted_task(
     natural_ceiling: int = 16384,
     scorer: Scorer | None = None,
     metadata: dict[str, Any] | None = None,
+    memory: str | None = None,
+    memory_file: str | None = None,
 ) -> Task:
     """Validate the common parameters, build the budget and solver, then the data (only if all is well)."""
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
@@ -54,9 +57,18 @@ def budgeted_task(
         natural_ceiling=natural_ceiling,
     )
     solver = strategy_solver(strategy, budget_obj, seed)
+    scorer = scorer or answer_scorer()
+    if memory:  # learn across samples: recall -> strategy -> score and update (see memory/solver.py)
+        from ttclab.memory.base import make_memory
+        from ttclab.memory.solver import with_memory
+
+        solver = with_memory(solver, make_memory(memory, Path(memory_file) if memory_file else None), scorer,
+                             memory_file)
+    elif memory_file:
+        raise UserError("memory_file needs a memory: pass -T memory=ace (or arcmemo) as well")
     return Task(
         dataset=MemoryDataset(list(samples()), name=name),
         solver=solver,
-        scorer=scorer or answer_scorer(),
+        scorer=scorer,
         metadata={"family": family, "scaling_column": scaling_column, **(metadata or {})},
     )

@@ -549,6 +549,8 @@ def misleading_math(
     control: str | None = None,
     answer_tokens: int = 1024,
     natural_ceiling: int = 16384,
+    memory: str | None = None,
+    memory_file: str | None = None,
 ) -> Task:
     """Counting with numeric distractors. With `data`, the file's items are used whole (n and
     distractors are not applied: select with Inspect's --limit/--sample-id)."""
@@ -558,6 +560,7 @@ def misleading_math(
         lambda: misleading_math_samples(n, seed, counts),
         budget=budget, setup=setup, n=n, seed=seed, data=data, strategy=strategy, cautioned=cautioned,
         control=control, answer_tokens=answer_tokens, natural_ceiling=natural_ceiling,
+        memory=memory, memory_file=memory_file,
         scaling_column="num_distractors",
     )
 
@@ -575,6 +578,8 @@ def misleading_python(
     control: str | None = None,
     answer_tokens: int = 1024,
     natural_ceiling: int = 16384,
+    memory: str | None = None,
+    memory_file: str | None = None,
 ) -> Task:
     """Counting with Python-snippet distractors. With `data`, the file's items are used whole."""
     counts = parse_counts(distractors, len(PYTHON_DISTRACTORS))
@@ -583,6 +588,7 @@ def misleading_python(
         lambda: misleading_python_samples(n, seed, counts),
         budget=budget, setup=setup, n=n, seed=seed, data=data, strategy=strategy, cautioned=cautioned,
         control=control, answer_tokens=answer_tokens, natural_ceiling=natural_ceiling,
+        memory=memory, memory_file=memory_file,
         scaling_column="num_distractors",
     )
 
@@ -599,6 +605,8 @@ def famous_paradoxes(
     control: str | None = None,
     answer_tokens: int = 1024,
     natural_ceiling: int = 16384,
+    memory: str | None = None,
+    memory_file: str | None = None,
 ) -> Task:
     """Trivial questions in paradox framing; no scaling column (break down by `paradox` instead)."""
     return _counting_task(
@@ -606,5 +614,6 @@ def famous_paradoxes(
         lambda: famous_paradoxes_samples(n, seed),
         budget=budget, setup=setup, n=n, seed=seed, data=data, strategy=strategy, cautioned=cautioned,
         control=control, answer_tokens=answer_tokens, natural_ceiling=natural_ceiling,
+        memory=memory, memory_file=memory_file,
         scaling_column=None,
     )

@@ -420,6 +420,8 @@ def grades_regression(
     control: str | None = None,
     answer_tokens: int = 1024,
     natural_ceiling: int = 16384,
+    memory: str | None = None,
+    memory_file: str | None = None,
 ) -> Task:
     """Predict Grades from lifestyle records, zero- or few-shot; scored by squared error."""
     check_count("n", n)
@@ -437,6 +439,8 @@ def grades_regression(
         control=control,
         answer_tokens=answer_tokens,
         natural_ceiling=natural_ceiling,
+        memory=memory,
+        memory_file=memory_file,
         scorer=grades_scorer(),
         # the variant keeps 0-, 8- and 16-shot runs apart as separate curves in the analysis frame
         metadata={"score_kind": "squared_error", "variant": f"{shots}-shot"},

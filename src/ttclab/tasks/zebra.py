@@ -227,6 +227,8 @@ def zebra(
     control: str | None = None,
     answer_tokens: int = 1024,
     natural_ceiling: int = 16384,
+    memory: str | None = None,
+    memory_file: str | None = None,
 ) -> Task:
     """Zebra puzzles: which house does one person live in? With `data` (BBEH's task.json), the file's
     puzzles are used whole (n, sizes and distracting are not applied: select with --limit/--sample-id)."""
@@ -245,5 +247,7 @@ def zebra(
         control=control,
         answer_tokens=answer_tokens,
         natural_ceiling=natural_ceiling,
+        memory=memory,
+        memory_file=memory_file,
         scorer=house_scorer(),
     )

@@ -1,0 +1,152 @@
+"""Memory on a task stream: learn on a training stream, then measure the test stream with and without it.
+
+1. learning: the training problems in order (`max_samples=1`, so each attempt sees everything learned
+   before it), `epochs` passes, the memory updated after every attempt and saved after every update;
+2. test with the memory: the held-out problems with the learned memory's context (frozen, or still
+   learning with `online=True`: ACE's online mode);
+3. test without memory: the same held-out problems, the task as it is.
+
+The training and test problems come from the same task with different seeds (ARC: the training and
+evaluation splits); a test problem whose prompt also appears in training is dropped, so the test is
+held out. Every phase is an Inspect eval with its log in `out/logs`; a finished phase is recorded in
+`out/stream.json` and skipped when the same command runs again (the memory file keeps what was learned
+in an interrupted phase, though its log restarts). The summary: accuracy with and without memory,
+the memory's size after every learning attempt, and the tokens spent on reflection, curation,
+abstraction or selection next to all the tokens of each phase.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ttclab.errors import UserError
+from ttclab.memory.base import Memory, atomic_write, make_memory, read_json
+
+PHASES = ("learn", "test_memory", "test_plain")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    task: str = "misleading_math"
+    memory: str = "ace"
+    model: str = "local"
+    train: int = 20
+    test: int = 20
+    epochs: int = 1
+    seed: int = 0
+    online: bool = False
+    out: str = "runs/memory"
+    task_args: dict[str, Any] = field(default_factory=dict)
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for name in ("train", "test", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise UserError(f"invalid {name} {value!r}: use a whole number >= 1")
+
+
+def split_args(config: StreamConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Task arguments for the training and the test stream."""
+    base = {**config.task_args}
+    if config.task == "arc":
+        return ({**base, "n": config.train, "seed": config.seed, "split": "training"},
+                {**base, "n": config.test, "seed": config.seed, "split": "evaluation"})
+    return {**base, "n": config.train, "seed": config.seed}, {**base, "n": config.test, "seed": config.seed + 1}
+
+
+def build_streams(config: StreamConfig) -> tuple[Any, Any]:
+    """(training task, test task) with the test problems that also appear in training left out."""
+    from ttclab.tasks import TASKS
+
+    if config.task not in TASKS:
+        raise UserError(f"unknown task {config.task!r}: use one of {', '.join(sorted(TASKS))}")
+    train_args, test_args = split_args(config)
+    try:
+        train, test = TASKS[config.task](**train_args), TASKS[config.task](**test_args)
+    except TypeError as error:
+        raise UserError(f"task {config.task!r} does not take these arguments ({error})") from None
+    seen = {str(sample.input) for sample in train.dataset}
+    test.dataset = test.dataset.filter(lambda sample: str(sample.input) not in seen)
+    if len(test.dataset) == 0:
+        raise UserError(f"every test problem of {config.task} also appears in training: use a larger task space")
+    return train, test
+
+
+def run_stream(config: StreamConfig) -> dict[str, Any]:
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai import task_with
+    from inspect_ai.solver import chain
+
+    from ttclab.memory.solver import recall, with_memory
+    from ttclab.sweep import model_name
+
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    state_file = out / "stream.json"
+    state = read_json(state_file, "stream record") if state_file.exists() else {"config": None, "done": {}}
+    mine = json.loads(json.dumps(asdict(config)))
+    if state["config"] not in (None, mine):
+        raise UserError(f"{out} holds a stream run with other settings: use a new --out folder, or the same settings")
+    state["config"] = mine
+    model = model_name(config.model)
+    train, test = build_streams(config)
+    memory_file = out / "memory.json"
+    memory: Memory | None = None if config.memory == "none" else make_memory(config.memory, memory_file)
+    options = dict(model=model, model_args=config.model_args, log_dir=str(out / "logs"), max_samples=1,
+                   max_tasks=1, display="none", fail_on_error=False)
+
+    def phase(name: str, task: Any) -> None:
+        if name in state["done"]:
+            return
+        [log] = inspect_eval(task, **options)
+        state["done"][name] = {"log": log.location, **scores(log)}
+        if name.startswith("learn") and memory is not None:
+            state["done"][name]["memory_size"] = [s.metadata.get("memory_size") for s in log.samples or []]
+        atomic_write(state_file, json.dumps(state, indent=1))
+
+    scorer = test.scorer[0] if test.scorer else None
+    if memory is not None:
+        for epoch in range(1, config.epochs + 1):
+            phase(f"learn_{epoch}", task_with(train, solver=with_memory(train.solver, memory, scorer,
+                                                                        str(memory_file)), name=f"{train.name}_learn"))
+        frozen = chain(recall(memory), test.solver)
+        online = with_memory(test.solver, memory, scorer, str(memory_file))
+        phase("test_memory", task_with(test, solver=online if config.online else frozen,
+                                       name=f"{test.name}_memory"))
+    phase("test_plain", task_with(test, name=f"{test.name}_plain"))
+    summary = summarise(state, memory)
+    atomic_write(out / "summary.json", json.dumps(summary, indent=1))
+    return summary
+
+
+def scores(log: Any) -> dict[str, Any]:
+    """Accuracy and outcomes of one phase's log, and the tokens of all its model calls (the memory's included)."""
+    outcomes: dict[str, int] = {}
+    correct = 0
+    for sample in log.samples or []:
+        score = next(iter((sample.scores or {}).values()), None)
+        outcome = "error" if score is None else str((score.metadata or {}).get("outcome", score.value))
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        correct += outcome == "correct"
+    total = sum(outcomes.values())
+    tokens = sum(usage.total_tokens for usage in (log.stats.model_usage or {}).values()) if log.stats else 0
+    return {"n": total, "accuracy": correct / total if total else 0.0, "outcomes": outcomes, "tokens": tokens}
+
+
+def summarise(state: dict[str, Any], memory: Memory | None) -> dict[str, Any]:
+    done = state["done"]
+    summary: dict[str, Any] = {
+        "accuracy_with_memory": done.get("test_memory", {}).get("accuracy"),
+        "accuracy_without_memory": done.get("test_plain", {}).get("accuracy"),
+        "phases": done,
+    }
+    if memory is not None:
+        summary["memory_size"] = memory.size()
+        summary["memory_tokens"] = {role: usage.total_tokens for role, usage in memory.usage.items()}
+        summary["memory_size_over_time"] = [size for name in sorted(done) if name.startswith("learn")
+                                            for size in done[name].get("memory_size", [])]
+    return summary
