@@ -6,7 +6,7 @@ A third run, TRM with HRM's one-step gradient, is added with `--onestep`. Printe
 steps, held-out cell and exact accuracy per model; the last line is the ratio of held-out exact accuracy,
 TRM / plain transformer (inf when the baseline solves none).
 
-Usage: python benchmarks/trm_cpu.py [--task sudoku4] [--minutes 5] [--onestep] [-O key=value ...]
+Usage: python benchmarks/trm_cpu.py [--task sudoku6] [--minutes 5] [--onestep] [-O key=value ...]
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from ttclab.training.trm.train import preset, run
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default="sudoku4")
+    parser.add_argument("--task", default="sudoku6")
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--onestep", action="store_true", help="also train TRM with the one-step gradient")
     parser.add_argument("-O", dest="overrides", action="append", default=[], help="key=value setting override")
