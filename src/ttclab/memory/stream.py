@@ -18,6 +18,7 @@ abstraction or selection next to all the tokens of each phase.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,22 +59,32 @@ def split_args(config: StreamConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     return {**base, "n": config.train, "seed": config.seed}, {**base, "n": config.test, "seed": config.seed + 1}
 
 
-def build_streams(config: StreamConfig) -> tuple[Any, Any]:
-    """(training task, test task) with the test problems that also appear in training left out."""
+def build_streams(config: StreamConfig) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """Factories of the training task and the test task (the test problems that also appear in training
+    left out). Factories, because `task_with` changes a task in place: every phase gets its own."""
     from ttclab.tasks import TASKS
 
     if config.task not in TASKS:
         raise UserError(f"unknown task {config.task!r}: use one of {', '.join(sorted(TASKS))}")
     train_args, test_args = split_args(config)
-    try:
-        train, test = TASKS[config.task](**train_args), TASKS[config.task](**test_args)
-    except TypeError as error:
-        raise UserError(f"task {config.task!r} does not take these arguments ({error})") from None
-    seen = {str(sample.input) for sample in train.dataset}
-    test.dataset = test.dataset.filter(lambda sample: str(sample.input) not in seen)
-    if len(test.dataset) == 0:
-        raise UserError(f"every test problem of {config.task} also appears in training: use a larger task space")
-    return train, test
+
+    def make(args: dict[str, Any]) -> Any:
+        try:
+            return TASKS[config.task](**args)
+        except TypeError as error:
+            raise UserError(f"task {config.task!r} does not take these arguments ({error})") from None
+
+    seen = {str(sample.input) for sample in make(train_args).dataset}
+
+    def make_test() -> Any:
+        test = make(test_args)
+        test.dataset = test.dataset.filter(lambda sample: str(sample.input) not in seen)
+        if len(test.dataset) == 0:
+            raise UserError(f"every test problem of {config.task} also appears in training: use a larger task space")
+        return test
+
+    make_test()  # fail before anything runs
+    return (lambda: make(train_args)), make_test
 
 
 def run_stream(config: StreamConfig) -> dict[str, Any]:
@@ -88,12 +99,12 @@ def run_stream(config: StreamConfig) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     state_file = out / "stream.json"
     state = read_json(state_file, "stream record") if state_file.exists() else {"config": None, "done": {}}
-    mine = json.loads(json.dumps(asdict(config)))
+    mine = json.loads(json.dumps(asdict(config), default=lambda value: type(value).__name__))
     if state["config"] not in (None, mine):
         raise UserError(f"{out} holds a stream run with other settings: use a new --out folder, or the same settings")
     state["config"] = mine
     model = model_name(config.model)
-    train, test = build_streams(config)
+    make_train, make_test = build_streams(config)
     memory_file = out / "memory.json"
     memory: Memory | None = None if config.memory == "none" else make_memory(config.memory, memory_file)
     options = dict(model=model, model_args=config.model_args, log_dir=str(out / "logs"), max_samples=1,
@@ -108,15 +119,17 @@ def run_stream(config: StreamConfig) -> dict[str, Any]:
             state["done"][name]["memory_size"] = [s.metadata.get("memory_size") for s in log.samples or []]
         atomic_write(state_file, json.dumps(state, indent=1))
 
-    scorer = test.scorer[0] if test.scorer else None
     if memory is not None:
         for epoch in range(1, config.epochs + 1):
-            phase(f"learn_{epoch}", task_with(train, solver=with_memory(train.solver, memory, scorer,
-                                                                        str(memory_file)), name=f"{train.name}_learn"))
+            train = make_train()
+            learner = with_memory(train.solver, memory, train.scorer[0], str(memory_file))
+            phase(f"learn_{epoch}", task_with(train, solver=learner, name=f"{train.name}_learn"))
+        test = make_test()
         frozen = chain(recall(memory), test.solver)
-        online = with_memory(test.solver, memory, scorer, str(memory_file))
+        online = with_memory(test.solver, memory, test.scorer[0], str(memory_file))
         phase("test_memory", task_with(test, solver=online if config.online else frozen,
                                        name=f"{test.name}_memory"))
+    test = make_test()
     phase("test_plain", task_with(test, name=f"{test.name}_plain"))
     summary = summarise(state, memory)
     atomic_write(out / "summary.json", json.dumps(summary, indent=1))

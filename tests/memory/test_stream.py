@@ -1,0 +1,63 @@
+"""A memory on a task stream, end to end on mockllm: learned on training, used on test, absent in the baseline."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from inspect_ai.model import ModelOutput, ModelUsage
+
+from ttclab.errors import UserError
+from ttclab.memory.stream import StreamConfig, run_stream
+
+LESSON = "Count only the kinds of things the question asks about; ignore the numbers around them."
+REFLECTION = {"error_identification": "counted the distractor numbers", "root_cause": "distraction",
+              "correct_approach": "count kinds", "key_insight": "ignore the numbers", "bullet_tags": []}
+
+
+def reply(text: str) -> ModelOutput:
+    output = ModelOutput.from_content(model="mockllm/model", content=text)
+    output.usage = ModelUsage(input_tokens=20, output_tokens=10, total_tokens=30)
+    return output
+
+
+class Model:
+    """Answers right only when the playbook's lesson is in its context; reflects and curates in JSON."""
+
+    def __init__(self) -> None:
+        self.prompts: list[str] = []
+
+    def __call__(self, input, tools, tool_choice, config) -> ModelOutput:  # noqa: ANN001
+        text = "\n".join(message.text for message in input)
+        self.prompts.append(text)
+        if "review one attempt" in text:
+            return reply(json.dumps(REFLECTION))
+        if "maintain a playbook" in text:
+            return reply(json.dumps({"operations": [{"type": "ADD", "section": "strategies", "content": LESSON}]}))
+        return reply("<answer>2</answer>" if LESSON in text else "<answer>7</answer>")
+
+
+def test_the_stream_learns_then_compares_the_test_with_and_without_memory(tmp_path):
+    model = Model()
+    config = StreamConfig(task="misleading_math", memory="ace:dedup=null", model="mockllm/model", train=3, test=4,
+                          out=str(tmp_path), model_args={"custom_outputs": model})
+    summary = run_stream(config)
+    assert summary["accuracy_with_memory"] == 1.0 and summary["accuracy_without_memory"] == 0.0
+    assert summary["phases"]["learn_1"]["accuracy"] == pytest.approx(2 / 3)  # learned after the first attempt
+    assert [size["entries"] for size in summary["memory_size_over_time"]] == [1, 1, 1]
+    assert summary["memory_tokens"]["reflector"] > 0 and summary["memory_tokens"]["curator"] > 0
+    saved = json.loads((tmp_path / "memory.json").read_text())
+    assert saved["memory"] == "ace" and LESSON in json.dumps(saved)
+    calls = len(model.prompts)
+    again = run_stream(config)  # every phase is recorded as done: nothing runs again
+    assert len(model.prompts) == calls and again["accuracy_with_memory"] == 1.0
+
+
+def test_other_settings_in_the_same_folder_are_refused(tmp_path):
+    run_stream(StreamConfig(memory="none", model="mockllm/model", train=1, test=1, out=str(tmp_path),
+                            model_args={"custom_outputs": Model()}))
+    with pytest.raises(UserError, match="other settings"):
+        run_stream(StreamConfig(memory="none", model="mockllm/model", train=2, test=1, out=str(tmp_path),
+                                model_args={"custom_outputs": Model()}))
+    with pytest.raises(UserError, match="train"):
+        StreamConfig(train=0)
