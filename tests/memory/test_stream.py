@@ -61,3 +61,21 @@ def test_other_settings_in_the_same_folder_are_refused(tmp_path):
                                 model_args={"custom_outputs": Model()}))
     with pytest.raises(UserError, match="train"):
         StreamConfig(train=0)
+
+
+def test_a_batch_learning_memory_learns_from_its_last_unfilled_batch_at_the_end_of_the_stream(tmp_path):
+    lesson = {"situation": "a counting question padded with numbers", "suggestion": "count the kinds only"}
+
+    def model(input, tools, tool_choice, config) -> ModelOutput:  # noqa: ANN001
+        text = "\n".join(message.text for message in input)
+        if "Write lessons" in text:
+            return reply(json.dumps({"lessons": [lesson]}))
+        return reply("<answer>2</answer>")
+
+    config = StreamConfig(task="misleading_math", memory="arcmemo:format=open,batch=5,select=embedding",
+                          model="mockllm/model", train=2, test=1, out=str(tmp_path),
+                          model_args={"custom_outputs": model})
+    summary = run_stream(config)
+    assert summary["memory_size"]["entries"] >= 1 and summary["memory_size"].get("pending", 0) == 0
+    assert summary["memory_tokens"]["abstraction"] > 0
+    assert "count the kinds only" in (tmp_path / "memory.json").read_text()

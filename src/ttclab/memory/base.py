@@ -68,6 +68,10 @@ class Memory(ABC):
         """Learn from one attempt: its full trace, its outcome (`correct`, `incorrect`, ... as in
         `ttclab.tasks.answers.OUTCOMES`) and any feedback the environment gives (e.g. the right answer)."""
 
+    async def flush(self) -> None:
+        """Learn from whatever is still waiting (memories that learn in batches); called at a stream's end."""
+        return None
+
     @abstractmethod
     def to_json(self) -> dict[str, Any]:
         """Everything needed to restore this memory."""

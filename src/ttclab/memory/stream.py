@@ -124,6 +124,7 @@ def run_stream(config: StreamConfig) -> dict[str, Any]:
             train = make_train()
             learner = with_memory(train.solver, memory, train.scorer[0], str(memory_file))
             phase(f"learn_{epoch}", task_with(train, solver=learner, name=f"{train.name}_learn"))
+        flush(memory, model, config.model_args, memory_file)
         test = make_test()
         frozen = chain(recall(memory), test.solver)
         online = with_memory(test.solver, memory, test.scorer[0], str(memory_file))
@@ -134,6 +135,23 @@ def run_stream(config: StreamConfig) -> dict[str, Any]:
     summary = summarise(state, memory)
     atomic_write(out / "summary.json", json.dumps(summary, indent=1))
     return summary
+
+
+def flush(memory: Memory, model: str, model_args: dict[str, Any], path: Path) -> None:
+    """Let a batch-learning memory learn from the attempts left in its last, unfilled batch.
+
+    Outside an eval there is no active model, so the stream's model is made the active one for the call.
+    """
+    import anyio
+    from inspect_ai.model import GenerateConfig, get_model
+    from inspect_ai.model._model import init_active_model
+
+    async def finish() -> None:
+        init_active_model(get_model(model, **model_args), GenerateConfig())
+        await memory.flush()
+
+    anyio.run(finish)
+    memory.save(path)
 
 
 def scores(log: Any) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from inspect_ai import Task
 from inspect_ai.dataset import MemoryDataset, Sample
 from inspect_ai.scorer import Scorer
+from inspect_ai.solver import Solver
 
 from ttclab.errors import UserError
 from ttclab.tasks.answers import answer_scorer
@@ -44,6 +45,7 @@ def budgeted_task(
     metadata: dict[str, Any] | None = None,
     memory: str | None = None,
     memory_file: str | None = None,
+    wrap: Callable[[Solver], Solver] | None = None,
 ) -> Task:
     """Validate the common parameters, build the budget and solver, then the data (only if all is well)."""
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
@@ -57,6 +59,8 @@ def budgeted_task(
         natural_ceiling=natural_ceiling,
     )
     solver = strategy_solver(strategy, budget_obj, seed)
+    if wrap is not None:  # a task's own loop around the strategy (ARC: run the program, retry on feedback)
+        solver = wrap(solver)
     scorer = scorer or answer_scorer()
     if memory:  # learn across samples: recall -> strategy -> score and update (see memory/solver.py)
         from ttclab.memory.base import make_memory
