@@ -77,8 +77,8 @@ def main() -> None:
     start = time.perf_counter()
     index.vectors(texts)
     print(f"embedded {len(texts):,} entries in {time.perf_counter() - start:.1f} s (not part of the latencies)")
-    questions = [f"How many {word} are there if I {verb} them twice?" for word, verb in zip(
-        itertools.cycle(SUBJECTS), itertools.cycle(VERBS))][: args.queries]
+    pairs = itertools.islice(zip(itertools.cycle(SUBJECTS), itertools.cycle(VERBS)), args.queries)
+    questions = [f"How many {word} are there if I {verb} them twice?" for word, verb in pairs]
     queries = list(index.vectors(questions))
     ratio = 0.0
     for size in sizes:
