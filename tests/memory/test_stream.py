@@ -79,3 +79,16 @@ def test_a_batch_learning_memory_learns_from_its_last_unfilled_batch_at_the_end_
     assert summary["memory_size"]["entries"] >= 1 and summary["memory_size"].get("pending", 0) == 0
     assert summary["memory_tokens"]["abstraction"] > 0
     assert "count the kinds only" in (tmp_path / "memory.json").read_text()
+
+
+def test_the_cli_refuses_a_bad_stream_in_one_line_and_writes_nothing(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from ttclab.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["memory", "eval", "--train", "0"])
+    assert result.exit_code == 2 and "invalid train 0" in result.output
+    result = CliRunner().invoke(app, ["memory", "eval", "--memory", "notes", "--model", "mockllm/model"])
+    assert result.exit_code == 2 and "unknown memory 'notes'" in result.output
+    assert list(tmp_path.iterdir()) == []

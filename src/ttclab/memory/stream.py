@@ -96,7 +96,6 @@ def run_stream(config: StreamConfig) -> dict[str, Any]:
     from ttclab.sweep import model_name
 
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     state_file = out / "stream.json"
     state = read_json(state_file, "stream record") if state_file.exists() else {"config": None, "done": {}}
     mine = json.loads(json.dumps(asdict(config), default=lambda value: type(value).__name__))
@@ -107,6 +106,7 @@ def run_stream(config: StreamConfig) -> dict[str, Any]:
     make_train, make_test = build_streams(config)
     memory_file = out / "memory.json"
     memory: Memory | None = None if config.memory == "none" else make_memory(config.memory, memory_file)
+    out.mkdir(parents=True, exist_ok=True)  # only now: bad settings leave nothing behind
     options = dict(model=model, model_args=config.model_args, log_dir=str(out / "logs"), max_samples=1,
                    max_tasks=1, display="none", fail_on_error=False)
 

@@ -453,8 +453,8 @@ def arc_scores(predictions: Tensor, test: PuzzleSet, tasks: list[arc.Task]) -> d
 
 def run(config: Config, out: Path) -> Result:
     """Train (or resume) in `out`: `checkpoint.pt` after every epoch, `metrics.jsonl` one line per epoch."""
+    trainer = Trainer(config, load_data(config))  # bad data settings fail before anything is written
     out.mkdir(parents=True, exist_ok=True)
-    trainer = Trainer(config, load_data(config))
     if (out / CHECKPOINT).exists():
         trainer.load(out)
     (out / "config.json").write_text(json.dumps(asdict(config), indent=2))
