@@ -43,6 +43,7 @@ def test_training_writes_metrics_and_resumes_where_it_stopped(tmp_path):
     config = preset("sudoku4", "cpu", epochs=2, eval_every=2, **TINY)
     first = run(config, tmp_path)
     assert [m["epoch"] for m in first.metrics] == [1, 2] and "exact" in first.metrics[-1]
+    assert {"loss", "supervision_steps", "train_cells", "train_exact"} <= set(first.metrics[0])
     resumed = run(preset("sudoku4", "cpu", epochs=3, eval_every=2, **TINY), tmp_path)
     assert [m["epoch"] for m in resumed.metrics] == [1, 2, 3]
     assert resumed.steps > first.steps and resumed.metrics[:2] == first.metrics

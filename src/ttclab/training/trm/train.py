@@ -313,14 +313,16 @@ class Trainer:
     def train_batch(self, inputs: Tensor, labels: Tensor, ids: Tensor) -> dict[str, float]:
         """One batch: deep supervision for TRM (a step per supervision step), one pass for the plain model."""
         if isinstance(self.raw, PlainTransformer):
-            loss = stablemax_cross_entropy(self.model(inputs, ids), labels).mean()
+            logits = self.model(inputs, ids)
+            loss = stablemax_cross_entropy(logits, labels).mean()
             self.optimise(loss)
-            return {"loss": loss.item(), "supervision_steps": 1.0}
+            return {"loss": loss.item(), "supervision_steps": 1.0, "train_cells": cell_accuracy(logits, labels),
+                    "train_exact": exact(logits, labels).float().mean().item()}
         n_sup, size = self.config.n_sup, inputs.shape[0]
         y, z = self.raw.initial_state(size)
         explore = torch.rand(size) < self.config.explore
         minimum = torch.where(explore, torch.randint(2, n_sup + 1, (size,)), 1).to(self.device)
-        steps_used = torch.zeros(size)
+        steps_used, solved, cells = torch.zeros(size), torch.zeros(size, dtype=torch.bool), torch.zeros(size)
         rows = torch.arange(size)  # which puzzles of the batch are still here (alone: halted ones are dropped)
         active = torch.ones(size, dtype=torch.bool, device=self.device)
         losses = []
@@ -332,14 +334,17 @@ class Trainer:
             loss = per_puzzle[active].sum() / active.sum().clamp(min=1)
             self.optimise(loss)
             losses.append(loss.item())
-            steps_used[rows[active.cpu()]] = step
+            here = rows[active.cpu()]  # what each puzzle's answer is at its latest supervised step
+            steps_used[here], solved[here] = step, correct[active].cpu()
+            cells[here] = cell_accuracy(logits[active], labels[active], per_puzzle=True).cpu()
             active &= ~((halt.detach() > 0) & (minimum <= step))
             if not self.anywhere(active.any()):
                 break
             if not self.distributed:
                 inputs, labels, ids, y, z, minimum = (t[active] for t in (inputs, labels, ids, y, z, minimum))
                 rows, active = rows[active.cpu()], active[active]
-        return {"loss": float(np.mean(losses)), "supervision_steps": float(steps_used.mean())}
+        return {"loss": float(np.mean(losses)), "supervision_steps": float(steps_used.mean()),
+                "train_cells": float(cells.mean()), "train_exact": float(solved.float().mean())}
 
     def fit(self, out: Path) -> Result:
         config, main = self.config, self.accelerator.is_main_process
@@ -374,6 +379,13 @@ class Trainer:
         bar.close()
         return Result(out, sum(p.numel() for p in self.raw.parameters()), self.epoch, self.step_count,
                       self.train_seconds, self.metrics, self.accelerator.num_processes)
+
+
+def cell_accuracy(logits: Tensor, labels: Tensor, per_puzzle: bool = False) -> Any:
+    """Share of labelled cells predicted right (per puzzle as a tensor, or over the batch as a number)."""
+    valid = labels >= 0
+    right = ((logits.detach().argmax(-1) == labels) & valid).sum(-1) / valid.sum(-1).clamp(min=1)
+    return right if per_puzzle else right.mean().item()
 
 
 def exact(logits: Tensor, labels: Tensor) -> Tensor:
