@@ -1,0 +1,82 @@
+"""mem-agent tool calls per second through the sandbox, against the same calls made directly in process.
+
+Both read `user.md` from the same generated memory. Direct: `store.read_file` called in a loop in this
+process. Sandboxed: one `run_python` step whose code calls `read_file` in a loop (each call crosses the
+pipe to this process and back), the step's process start included. Also printed: the cost of one step
+that makes a single call (what an agent turn with one tool call pays), and the floor any process
+boundary pays here: a bare round trip of one line over two pipes between two processes. The last line is
+the ratio of calls per second, sandboxed / direct (target at least 0.2).
+
+Usage: python benchmarks/sandbox_overhead.py [--calls 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from ttclab.memory.memagent.store import new_memory
+from ttclab.sandbox import Limits, run_python
+
+
+def pipe_round_trip(count: int = 5000) -> float:
+    """Seconds per round trip of one short line between two processes over two pipes (no work done)."""
+    to_child, from_parent = os.pipe()
+    to_parent, from_child = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the echoing child
+        reader = os.fdopen(to_child, "rb")
+        for _ in range(count):
+            os.write(from_child, reader.readline())
+        os._exit(0)
+    reader = os.fdopen(to_parent, "rb")
+    start = time.perf_counter()
+    for _ in range(count):
+        os.write(from_parent, b'{"kind": "call"}\n')
+        reader.readline()
+    seconds = (time.perf_counter() - start) / count
+    os.waitpid(pid, 0)
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--calls", type=int, default=2000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        store = new_memory(root / "memory", {"name": "Ada", "city": "Lisbon"}, {"bob": {"job": "baker"}})
+        scratch = root / "scratch"
+        scratch.mkdir()
+        limits = Limits(seconds=120, cpu_seconds=120)
+
+        start = time.perf_counter()
+        for _ in range(args.calls):
+            store.read_file("user.md")
+        direct = args.calls / (time.perf_counter() - start)
+
+        code = f"for _ in range({args.calls}):\n    text = read_file('user.md')\nresult = len(text)"
+        start = time.perf_counter()
+        run = run_python(code, folder=scratch, limits=limits, api=store.tools())
+        sandboxed = args.calls / (time.perf_counter() - start)
+        assert run.ok and run.value == len(store.read_file("user.md")), run.error
+
+        single = []
+        for _ in range(10):
+            start = time.perf_counter()
+            assert run_python("text = read_file('user.md')", folder=scratch, limits=limits, api=store.tools()).ok
+            single.append(time.perf_counter() - start)
+    print(f"direct: {direct:,.0f} calls/s; sandboxed: {sandboxed:,.0f} calls/s ({args.calls} calls in one step)")
+    print(f"one step with one tool call: {1000 * statistics.median(single):.0f} ms (median of 10)")
+    floor = pipe_round_trip()
+    print(f"bare pipe round trip between two processes: {1e6 * floor:.0f} us, so at most "
+          f"{1 / (floor + 1 / direct):,.0f} calls/s through any process boundary here")
+    print(f"sandboxed / direct calls per second: {sandboxed / direct:.3f}")
+
+
+if __name__ == "__main__":
+    main()
