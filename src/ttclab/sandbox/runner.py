@@ -27,6 +27,7 @@ What is only best effort (a Python audit hook, installed before the code runs):
 from __future__ import annotations
 
 import builtins
+import contextlib
 import dataclasses
 import functools
 import json
@@ -44,7 +45,7 @@ import threading
 import time
 import traceback
 import types
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,7 +137,8 @@ def run_python(
     job["fd_out"], job["fd_in"] = child_out, child_in
     threading.Thread(target=_feed, args=(process.stdin, json.dumps(job).encode()), daemon=True).start()
     try:
-        return _supervise(process, from_child, to_child, limits, api, start)
+        with _sharing_a_core(process.pid, bool(api)):
+            return _supervise(process, from_child, to_child, limits, api, start)
     finally:
         _kill_group(process)
         process.wait()
@@ -249,6 +251,42 @@ def _feed(stream, data: bytes) -> None:
         stream.close()
     except OSError:
         pass
+
+
+@contextlib.contextmanager
+def _sharing_a_core(pid: int, wanted: bool) -> Iterator[None]:
+    """Run the child and this thread on one core while api calls go back and forth.
+
+    Each api call is a round trip between the two processes; across cores every hop waits for the other
+    core to wake up (about 100 us here), on one core it is a plain switch (`benchmarks/sandbox_overhead.py`).
+    The child's own code is single-threaded, so it loses nothing; this thread's affinity is restored after.
+    """
+    if not wanted or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    try:
+        allowed = os.sched_getaffinity(0)
+        cpu = _current_cpu()
+        cpu = cpu if cpu in allowed else min(allowed)
+        os.sched_setaffinity(0, {cpu})
+        os.sched_setaffinity(pid, {cpu})
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, allowed)
+
+
+def _current_cpu() -> int:
+    """The core this thread runs on (field 39 of /proc/thread-self/stat), or -1 if unknown."""
+    try:
+        fields = pathlib.Path("/proc/thread-self/stat").read_text()
+        return int(fields.rsplit(")", 1)[1].split()[36])
+    except (OSError, IndexError, ValueError):
+        return -1
 
 
 def _kill_group(process: subprocess.Popen) -> None:
