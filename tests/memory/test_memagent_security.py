@@ -100,3 +100,38 @@ def test_generated_hostile_snippets_never_escape(world):
             escapes.append(code)
     assert escapes == [] and snapshot(store.root) == before
     assert not (outside.parent / "outside.txt_dir").exists()
+
+
+WRITER = """
+import sys
+from pathlib import Path
+from ttclab.memory.memagent.store import MemoryStore
+store = MemoryStore(Path(sys.argv[1]))
+old, new = "- note: " + "a" * 200_000 + "\\n", "- note: " + "b" * 200_000 + "\\n"
+print("ready", flush=True)
+while True:
+    store.update_file("entities/bob.md", old, new)
+    store.update_file("entities/bob.md", new, old)
+"""
+
+
+def test_a_writer_killed_mid_write_leaves_every_file_old_or_new(world):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    store, _, _ = world
+    old, new = "- note: " + "a" * 200_000 + "\n", "- note: " + "b" * 200_000 + "\n"
+    store.update_file("entities/bob.md", "- job: baker\n", "- job: baker\n" + old)
+    versions = {store.read_file("entities/bob.md"), store.read_file("entities/bob.md").replace(old, new)}
+    rng = random.Random(3)
+    for _ in range(5):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(store.root)], stdout=subprocess.PIPE, text=True)
+        assert writer.stdout.readline().strip() == "ready"
+        time.sleep(rng.uniform(0.05, 0.3))
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        assert store.read_file("entities/bob.md") in versions, "a torn file"
+    leftovers = [p.name for p in (store.root / "entities").iterdir() if p.name.endswith(".tmp")]
+    assert len(leftovers) <= 5  # a killed writer may leave its temporary file; the memory file is whole
