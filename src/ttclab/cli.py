@@ -211,5 +211,24 @@ def memory_eval(
     typer.echo(f"summary: {out / 'summary.json'}")
 
 
+memagent_app = typer.Typer(help="mem-agent: a markdown memory driven by sandboxed Python.", no_args_is_help=True)
+app.add_typer(memagent_app, name="memagent")
+
+
+@memagent_app.command("serve")
+@user_errors
+def memagent_serve(
+    root: Annotated[Path, typer.Option(help="The memory folder (an empty memory is started if it has none).")],
+    model: Annotated[str, typer.Option(help="The model that drives the memory: local, or provider/model.")] = "local",
+    model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M", help="key=value for the model.")]
+    = None,
+) -> None:
+    """Serve the memory over MCP (stdio): ask_memory, add_to_memory, read_memory_file."""
+    from ttclab.memory.memagent.server import serve
+    from ttclab.sweep import model_name, parse_pairs
+
+    serve(root, model_name(model), parse_pairs(model_arg or [], "--model-arg"))
+
+
 def main() -> None:  # pragma: no cover
     sys.exit(app())
