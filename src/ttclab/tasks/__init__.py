@@ -7,7 +7,7 @@ from collections.abc import Callable
 from inspect_ai import Task
 
 from ttclab.errors import UserError
-from ttclab.tasks import ai_risk, arc, counting, regression, zebra
+from ttclab.tasks import ai_risk, arc, counting, memory_bench, regression, zebra
 
 TASKS: dict[str, Callable[..., Task]] = {
     "misleading_math": counting.misleading_math,
@@ -17,13 +17,16 @@ TASKS: dict[str, Callable[..., Task]] = {
     "zebra": zebra.zebra,
     "ai_risk": ai_risk.ai_risk,
     "arc": arc.arc,
+    "memory_bench": memory_bench.memory_bench,
 }
 
 TASK_GROUPS: dict[str, list[str]] = {
     "counting": ["misleading_math", "misleading_python", "famous_paradoxes"],
 }
-# "all" is the inverse-scaling paper's four families (what --preset paper sweeps); arc is a memory task.
-TASK_GROUPS["all"] = [name for name in TASKS if name != "arc"]
+# "all" is the inverse-scaling paper's four families (what --preset paper sweeps); arc and memory_bench are
+# memory tasks.
+MEMORY_TASKS = ("arc", "memory_bench")
+TASK_GROUPS["all"] = [name for name in TASKS if name not in MEMORY_TASKS]
 
 
 def resolve_task_names(spec: str) -> list[str]:

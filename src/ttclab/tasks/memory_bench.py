@@ -316,10 +316,11 @@ def mentions(reply: str, value: str) -> bool:
 
 def verdict(text: str) -> bool | None:
     """A judge's YES/NO: the first word if it is one, else the last YES or NO said; None if neither."""
-    found = _VERDICT.findall(visible_text(text))
+    visible = visible_text(text)
+    found = _VERDICT.findall(visible)
     if not found:
         return None
-    first = _VERDICT.match(visible_text(text).strip().lstrip("*#`'\" "))
+    first = _VERDICT.match(visible.strip().lstrip("*#`'\" "))
     word = first.group(1) if first else found[-1]
     return word.lower() == "yes"
 
