@@ -110,15 +110,9 @@ def scripted_outputs(replies: list[str]) -> list[ModelOutput]:
 
 def _model_args(pairs: list[str], script: Path | None, model: str) -> dict[str, Any]:
     """`key=value` pairs (values read as JSON when they parse, else kept as text) plus the test script if any."""
-    args: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UserError(f"--model-arg takes key=value, got {pair!r}")
-        try:
-            args[key] = json.loads(value)
-        except json.JSONDecodeError:
-            args[key] = value
+    from ttclab.sweep import parse_pairs
+
+    args = parse_pairs(pairs, "--model-arg")
     if script is not None:
         if model != SCRIPT_MODEL:
             raise UserError(f"--script is a testing aid for --model {SCRIPT_MODEL}, not for {model!r}")
