@@ -161,3 +161,13 @@ def test_scorer_without_output_choices() -> None:
     score = asyncio.run(answer_scorer()(_state(ModelOutput(model="mockllm/model")), Target("2")))
     assert score is not None
     assert score.metadata == {"outcome": "no_answer", "extraction": "none"}
+
+
+def test_one_outcome_for_every_reader_of_a_score():
+    from inspect_ai.scorer import Score
+
+    from ttclab.tasks.answers import score_outcome
+
+    assert score_outcome(None) == "error"
+    assert score_outcome(Score(value=0, metadata={"outcome": "truncated"})) == "truncated"
+    assert [score_outcome(Score(value=v)) for v in (1, 1.0, "C", 0, "I")] == ["correct"] * 3 + ["incorrect"] * 2

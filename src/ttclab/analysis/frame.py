@@ -43,6 +43,7 @@ from inspect_ai.scorer import Score, value_to_float
 
 from ttclab.errors import UserError
 from ttclab.tasks.answers import OUTCOMES as _OUTCOMES
+from ttclab.tasks.answers import score_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -303,7 +304,7 @@ def _row(header: _LogHeader, sample: EvalSample) -> dict[str, Any]:
         error = sample.error.message if sample.error is not None else f"no {SCORER_NAME} score"
     else:
         value = _float(score)
-        outcome = str((score.metadata or {}).get("outcome") or ("correct" if value == 1.0 else "incorrect"))
+        outcome = score_outcome(score)
         if header.score_kind == "squared_error" and outcome != "scored":
             value = math.nan  # the scorer's placeholder for "no prediction" is not an error size
         answer = score.answer

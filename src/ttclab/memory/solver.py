@@ -18,6 +18,7 @@ from inspect_ai.scorer import Scorer, Target
 from inspect_ai.solver import Generate, Solver, TaskState, chain, solver
 
 from ttclab.memory.base import Memory
+from ttclab.tasks.answers import score_outcome
 
 CONTEXT_HEADER = "Notes from earlier problems (use what helps, ignore what does not):"
 
@@ -54,9 +55,7 @@ def learn(memory: Memory, scorer: Scorer, path: str | None = None, lock: anyio.L
     lock = lock or anyio.Lock()
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        score = await scorer(state, state.target)
-        outcome = str((score.metadata or {}).get("outcome", "correct" if score.value in (1, 1.0, "C") else
-                                                  "incorrect")) if score is not None else "error"
+        outcome = score_outcome(await scorer(state, state.target))
         feedback = f"The correct answer is: {answer_text(state.target)}"
         async with lock:  # one update at a time: memories are plain objects
             await memory.update(state.input_text, trace_of(state), outcome, feedback)

@@ -25,6 +25,7 @@ from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory, atomic_write, make_memory, read_json
+from ttclab.tasks.answers import score_outcome
 
 PHASES = ("learn", "test_memory", "test_plain")
 
@@ -159,8 +160,7 @@ def scores(log: Any) -> dict[str, Any]:
     outcomes: dict[str, int] = {}
     correct = 0
     for sample in log.samples or []:
-        score = next(iter((sample.scores or {}).values()), None)
-        outcome = "error" if score is None else str((score.metadata or {}).get("outcome", score.value))
+        outcome = score_outcome(next(iter((sample.scores or {}).values()), None))
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
         correct += outcome == "correct"
     total = sum(outcomes.values())

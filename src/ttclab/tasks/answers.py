@@ -41,6 +41,7 @@ from inspect_ai.scorer import (
     metric,
     scorer,
     stderr,
+    value_to_float,
 )
 from inspect_ai.solver import TaskState
 
@@ -48,6 +49,20 @@ Outcome = Literal["correct", "incorrect", "scored", "invalid", "no_answer", "tru
 # `error` never comes out of the scorer: a sample whose model call failed has no score at all, so the
 # report derives it from `sample.error`. It lives here so that every consumer shares one vocabulary.
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
+_VALUE = value_to_float()
+
+
+def score_outcome(score: Score | None) -> str:
+    """A sample's outcome from its score: the scorer's own label, else right (1) or wrong; `error` without a score."""
+    if score is None:
+        return "error"
+    label = (score.metadata or {}).get("outcome")
+    if label:
+        return str(label)
+    try:
+        return "correct" if float(_VALUE(score.value)) == 1.0 else "incorrect"
+    except (TypeError, ValueError):
+        return "incorrect"
 
 # Stop reasons that mean the model ran out of room rather than chose to stop.
 TRUNCATION_STOP_REASONS = ("max_tokens", "model_length")
