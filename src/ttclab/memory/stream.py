@@ -26,6 +26,7 @@ from typing import Any
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory, atomic_write, make_memory, read_json
 from ttclab.tasks.answers import score_outcome
+from ttclab.tasks.budgeted import check_count
 
 PHASES = ("learn", "test_memory", "test_plain")
 
@@ -46,9 +47,7 @@ class StreamConfig:
 
     def __post_init__(self) -> None:
         for name in ("train", "test", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"invalid {name} {value!r}: use a whole number >= 1")
+            check_count(name, getattr(self, name))
 
 
 def split_args(config: StreamConfig) -> tuple[dict[str, Any], dict[str, Any]]:
