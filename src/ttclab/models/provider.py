@@ -221,15 +221,21 @@ class TTCLabAPI(ModelAPI):
             think=think,
             budget=budget if think else 0,
             max_tokens=max_tokens,
-            min_reasoning=self.min_reasoning,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            top_k=config.top_k,
-            seed=config.seed,
-            stop_seqs=tuple(config.stop_seqs or ()),
             answer_cue=cue,
             answer_stop=ANSWER_TAG_CLOSE if cue == ANSWER_TAG else None,
+            **self.sampling(config),
         )
+
+    def sampling(self, config: GenerateConfig) -> dict[str, Any]:
+        """What every request takes from the generation settings as they are (not the budget or the cue)."""
+        return {
+            "min_reasoning": self.min_reasoning,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "top_k": config.top_k,
+            "seed": config.seed,
+            "stop_seqs": tuple(config.stop_seqs or ()),
+        }
 
     def render(self, messages: list[ChatMessage]) -> str:
         """The model's chat template over the messages' text, ready for the assistant to speak."""
@@ -255,12 +261,7 @@ class TTCLabAPI(ModelAPI):
             think=True,
             budget=None,
             max_tokens=room,
-            min_reasoning=self.min_reasoning,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            top_k=config.top_k,
-            seed=config.seed,
-            stop_seqs=tuple(config.stop_seqs or ()),
+            **self.sampling(config),
         )
 
     def output(self, result: Result, request: Request) -> ModelOutput:
