@@ -316,27 +316,30 @@ class Trainer:
             logits = self.model(inputs, ids)
             loss = stablemax_cross_entropy(logits, labels).mean()
             self.optimise(loss)
-            return {"loss": loss.item(), "supervision_steps": 1.0, "train_cells": cell_accuracy(logits, labels),
-                    "train_exact": exact(logits, labels).float().mean().item()}
+            predictions = logits.detach().argmax(-1)
+            return {"loss": loss.item(), "supervision_steps": 1.0,
+                    "train_cells": cells_right(predictions, labels).mean().item(),
+                    "train_exact": solved(predictions, labels).float().mean().item()}
         n_sup, size = self.config.n_sup, inputs.shape[0]
         y, z = self.raw.initial_state(size)
         explore = torch.rand(size) < self.config.explore
         minimum = torch.where(explore, torch.randint(2, n_sup + 1, (size,)), 1).to(self.device)
-        steps_used, solved, cells = torch.zeros(size), torch.zeros(size, dtype=torch.bool), torch.zeros(size)
+        steps_used, right, cells = torch.zeros(size), torch.zeros(size, dtype=torch.bool), torch.zeros(size)
         rows = torch.arange(size)  # which puzzles of the batch are still here (alone: halted ones are dropped)
         active = torch.ones(size, dtype=torch.bool, device=self.device)
         losses = []
         for step in range(1, n_sup + 1):
             (y, z), logits, halt = self.model(inputs, ids, y, z)
-            correct = exact(logits, labels)
+            predictions = logits.detach().argmax(-1)
+            correct = solved(predictions, labels)
             per_puzzle = stablemax_cross_entropy(logits, labels) + 0.5 * F.binary_cross_entropy_with_logits(
                 halt, correct.float(), reduction="none")
             loss = per_puzzle[active].sum() / active.sum().clamp(min=1)
             self.optimise(loss)
             losses.append(loss.item())
             here = rows[active.cpu()]  # what each puzzle's answer is at its latest supervised step
-            steps_used[here], solved[here] = step, correct[active].cpu()
-            cells[here] = cell_accuracy(logits[active], labels[active], per_puzzle=True).cpu()
+            steps_used[here], right[here] = step, correct[active].cpu()
+            cells[here] = cells_right(predictions[active], labels[active]).cpu()
             active &= ~((halt.detach() > 0) & (minimum <= step))
             if not self.anywhere(active.any()):
                 break
@@ -344,7 +347,7 @@ class Trainer:
                 inputs, labels, ids, y, z, minimum = (t[active] for t in (inputs, labels, ids, y, z, minimum))
                 rows, active = rows[active.cpu()], active[active]
         return {"loss": float(np.mean(losses)), "supervision_steps": float(steps_used.mean()),
-                "train_cells": float(cells.mean()), "train_exact": float(solved.float().mean())}
+                "train_cells": float(cells.mean()), "train_exact": float(right.float().mean())}
 
     def fit(self, out: Path) -> Result:
         config, main = self.config, self.accelerator.is_main_process
@@ -381,17 +384,15 @@ class Trainer:
                       self.train_seconds, self.metrics, self.accelerator.num_processes)
 
 
-def cell_accuracy(logits: Tensor, labels: Tensor, per_puzzle: bool = False) -> Any:
-    """Share of labelled cells predicted right (per puzzle as a tensor, or over the batch as a number)."""
+def cells_right(predictions: Tensor, labels: Tensor) -> Tensor:
+    """Per puzzle, the share of its labelled cells predicted right."""
     valid = labels >= 0
-    right = ((logits.detach().argmax(-1) == labels) & valid).sum(-1) / valid.sum(-1).clamp(min=1)
-    return right if per_puzzle else right.mean().item()
+    return ((predictions == labels) & valid).sum(-1) / valid.sum(-1).clamp(min=1)
 
 
-def exact(logits: Tensor, labels: Tensor) -> Tensor:
-    """Whether every labelled cell of a puzzle is predicted right."""
-    right = (logits.argmax(-1) == labels) | (labels < 0)
-    return right.all(-1)
+def solved(predictions: Tensor, labels: Tensor) -> Tensor:
+    """Per puzzle, whether every labelled cell is predicted right."""
+    return ((predictions == labels) | (labels < 0)).all(-1)
 
 
 @torch.no_grad()
@@ -427,10 +428,9 @@ def evaluate(model: nn.Module, data: Data, n_sup: int, device: torch.device | st
         rows = torch.arange(start, min(start + batch_size, len(test)))
         inputs, labels, ids = (t.to(device) for t in test.batch(rows))
         at_halt, at_end, used = predict(model, inputs, ids, n_sup)
-        valid = labels >= 0
-        cells += float(((at_halt == labels) & valid).sum() / valid.sum().clamp(min=1)) * len(rows)
-        exact_halt += float((((at_halt == labels) | ~valid).all(-1)).sum())
-        exact_all += float((((at_end == labels) | ~valid).all(-1)).sum())
+        cells += float(cells_right(at_halt, labels).sum())
+        exact_halt += float(solved(at_halt, labels).sum())
+        exact_all += float(solved(at_end, labels).sum())
         used_total += float(used.sum())
         predictions.append(at_halt.cpu())
     count = max(1, len(test))
