@@ -422,24 +422,32 @@ def controlled_curves(
         for i, budget in enumerate(curve.points):
             records.append(
                 {
-                    **_key_record(curve.key, by_scaling),
-                    "score_kind": curve.score_kind,
-                    "metric_name": metric_name(curve.score_kind),
+                    **_point_record(curve, fit, low, high, i, by_scaling),
                     "budget": int(budget),
-                    "n": int(fit.rows[i]),
-                    "n_questions": int(fit.questions[i]),
-                    "n_metric": int(fit.n_metric[i]),
-                    "metric": fit.metric[i],
-                    "metric_low": low[i],
-                    "metric_high": high[i],
-                    "mean_reasoning_tokens": fit.tokens[i],
-                    "x": fit.x[i],
                     "x_source": "reasoning_tokens" if np.isfinite(fit.tokens[i]) else "budget",
                 }
             )
     result = pd.DataFrame(records, columns=_with_scaling(CONTROLLED_CURVE_COLUMNS, by_scaling))
     result["budget"] = result["budget"].astype("Int64")
     return result
+
+
+def _point_record(curve: _Curve, fit: _Fit, low: np.ndarray, high: np.ndarray, i: int,
+                  by_scaling: bool) -> dict[str, Any]:
+    """The columns every curve point has, controlled or natural: its key, sizes, metric and interval, x."""
+    return {
+        **_key_record(curve.key, by_scaling),
+        "score_kind": curve.score_kind,
+        "metric_name": metric_name(curve.score_kind),
+        "n": int(fit.rows[i]),
+        "n_questions": int(fit.questions[i]),
+        "n_metric": int(fit.n_metric[i]),
+        "metric": fit.metric[i],
+        "metric_low": low[i],
+        "metric_high": high[i],
+        "mean_reasoning_tokens": fit.tokens[i],
+        "x": fit.x[i],
+    }
 
 
 def _effects(fit: _Fit, level: float) -> dict[str, Any]:
@@ -640,21 +648,11 @@ def natural_curves(
         for i, position in enumerate(curve.points):
             records.append(
                 {
-                    **_key_record(curve.key, by_scaling),
-                    "score_kind": curve.score_kind,
-                    "metric_name": metric_name(curve.score_kind),
+                    **_point_record(curve, fit, low, high, i, by_scaling),
                     "grouping": grouping,
                     "position": int(position),
-                    "n": int(fit.rows[i]),
-                    "n_questions": int(fit.questions[i]),
-                    "n_metric": int(fit.n_metric[i]),
-                    "metric": fit.metric[i],
-                    "metric_low": low[i],
-                    "metric_high": high[i],
-                    "mean_reasoning_tokens": fit.tokens[i],
                     "min_reasoning_tokens": curve.token_min[i],
                     "max_reasoning_tokens": curve.token_max[i],
-                    "x": fit.x[i],
                 }
             )
     return pd.DataFrame(records, columns=_with_scaling(NATURAL_CURVE_COLUMNS, by_scaling))
