@@ -124,7 +124,8 @@ def run_stream(config: StreamConfig) -> dict[str, Any]:
             train = make_train()
             learner = with_memory(train.solver, memory, train.scorer[0], str(memory_file))
             phase(f"learn_{epoch}", task_with(train, solver=learner, name=f"{train.name}_learn"))
-        flush(memory, model, config.model_args, memory_file)
+        if "test_memory" not in state["done"]:  # a finished run has flushed already: no model to load again
+            flush(memory, model, config.model_args, memory_file)
         test = make_test()
         frozen = chain(recall(memory), test.solver)
         online = with_memory(test.solver, memory, test.scorer[0], str(memory_file))
