@@ -251,10 +251,14 @@ class Trainer:
         return bool(self.accelerator.reduce(torch.tensor(float(flag), device=self.device), "sum") > 0)
 
     # -- checkpoints -------------------------------------------------------------------------------------
+    def resumable_settings(self) -> dict[str, Any]:
+        """The settings a checkpoint must share to be resumed (how long to train and where may change)."""
+        return asdict(self.config) | {"epochs": None, "eval_every": None, "max_minutes": None, "progress": None,
+                                      "device": None}
+
     def state(self) -> dict[str, Any]:
         return {
-            "config": asdict(self.config) | {"epochs": None, "eval_every": None, "max_minutes": None,
-                                               "progress": None, "device": None},
+            "config": self.resumable_settings(),
             "model": self.raw.state_dict(),
             "ema": self.ema.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -275,7 +279,7 @@ class Trainer:
 
     def load(self, out: Path) -> None:
         state = torch.load(out / CHECKPOINT, map_location=self.device, weights_only=False)
-        mine = self.state()["config"]
+        mine = self.resumable_settings()
         if state["config"] != mine:
             changed = sorted(key for key in mine if state["config"].get(key) != mine[key])
             raise UserError(
