@@ -8,7 +8,9 @@ one tool call pays), and the floor any process
 boundary pays here: a bare round trip of one line over two pipes between two processes. The last line is
 the ratio of calls per second, sandboxed / direct (target at least 0.2).
 
-Usage: python benchmarks/sandbox_overhead.py [--calls 2000]
+Rates are medians over interleaved repeats, so one busy moment of the machine does not decide the ratio.
+
+Usage: python benchmarks/sandbox_overhead.py [--calls 2000] [--repeats 5]
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def pipe_round_trip(count: int = 5000) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=5, help="rates are medians over this many runs of each")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -55,26 +58,30 @@ def main() -> None:
         scratch.mkdir()
         limits = Limits(seconds=120, cpu_seconds=120)
 
-        start = time.perf_counter()
-        for _ in range(args.calls):
-            store.read_file("user.md")
-        direct = args.calls / (time.perf_counter() - start)
-
         code = (f"import time\nstart = time.perf_counter()\nfor _ in range({args.calls}):\n"
                 f"    text = read_file('user.md')\nresult = [len(text), time.perf_counter() - start]")
-        start = time.perf_counter()
-        run = run_python(code, folder=scratch, limits=limits, api=store.tools())
-        whole_step = args.calls / (time.perf_counter() - start)
-        assert run.ok and run.value[0] == len(store.read_file("user.md")), run.error
-        sandboxed = args.calls / run.value[1]  # the calls alone, timed inside the step
+        direct_rates, sandboxed_rates, step_rates = [], [], []
+        for _ in range(args.repeats):  # interleaved, so a busy moment of the machine touches both
+            start = time.perf_counter()
+            for _ in range(args.calls):
+                store.read_file("user.md")
+            direct_rates.append(args.calls / (time.perf_counter() - start))
+
+            start = time.perf_counter()
+            run = run_python(code, folder=scratch, limits=limits, api=store.tools())
+            step_rates.append(args.calls / (time.perf_counter() - start))
+            assert run.ok and run.value[0] == len(store.read_file("user.md")), run.error
+            sandboxed_rates.append(args.calls / run.value[1])  # the calls alone, timed inside the step
+        direct, sandboxed, whole_step = (statistics.median(rates) for rates in (direct_rates, sandboxed_rates,
+                                                                                step_rates))
 
         single = []
         for _ in range(10):
             start = time.perf_counter()
             assert run_python("text = read_file('user.md')", folder=scratch, limits=limits, api=store.tools()).ok
             single.append(time.perf_counter() - start)
-    print(f"direct: {direct:,.0f} calls/s; sandboxed: {sandboxed:,.0f} calls/s ({args.calls} calls timed inside one "
-          f"step; {whole_step:,.0f} calls/s counting the step's process start)")
+    print(f"direct: {direct:,.0f} calls/s; sandboxed: {sandboxed:,.0f} calls/s (medians of {args.repeats} runs of "
+          f"{args.calls} calls, timed inside one step; {whole_step:,.0f} calls/s counting the step's process start)")
     print(f"one step with one tool call: {1000 * statistics.median(single):.0f} ms (median of 10)")
     floor = pipe_round_trip()
     print(f"bare pipe round trip between two processes: {1e6 * floor:.0f} us, so at most "

@@ -324,6 +324,7 @@ def _supervise(process, from_child: int, to_child: int, limits: Limits, api, sta
     selector.register(process.stdout, selectors.EVENT_READ, "stdout")
     selector.register(process.stderr, selectors.EVENT_READ, "stderr")
     selector.register(from_child, selectors.EVENT_READ, "control")
+    os.set_blocking(from_child, False)
     pending = bytearray()
     done: dict[str, Any] | None = None
     blocked: list[str] = []
@@ -337,27 +338,36 @@ def _supervise(process, from_child: int, to_child: int, limits: Limits, api, sta
             break
         for key, _ in selector.select(remaining):
             data = os.read(key.fd, 65536)
-            if not data:
-                selector.unregister(key.fileobj)
-            elif key.data != "control":
-                outputs[key.data].add(data)
-            elif b"\n" not in data:  # part of a long message: only collect it
-                pending += data
-                if len(pending) > _MAX_CONTROL_BYTES:
-                    problem = f"result too large: the sandbox returns at most {_MAX_CONTROL_BYTES // _MB} MB"
-            else:
-                *lines, rest = (bytes(pending) + data).split(b"\n")
-                pending = bytearray(rest)
-                for line in lines:
-                    if line.startswith(b"!"):
-                        blocked.append(line[1:].decode("utf-8", "replace"))
-                        continue
-                    message = _parse(line)
-                    if message.get("kind") == "call":
-                        _reply(to_child, _answer(api, message))
-                    elif message.get("kind") == "done" and done is None:
-                        done = message
-                        deadline = min(deadline, time.monotonic() + _GRACE_SECONDS)
+            while True:  # after an api reply the child's next message is usually already waiting: read it directly
+                answered = False
+                if not data:
+                    selector.unregister(key.fileobj)
+                elif key.data != "control":
+                    outputs[key.data].add(data)
+                elif b"\n" not in data:  # part of a long message: only collect it
+                    pending += data
+                    if len(pending) > _MAX_CONTROL_BYTES:
+                        problem = f"result too large: the sandbox returns at most {_MAX_CONTROL_BYTES // _MB} MB"
+                else:
+                    *lines, rest = (bytes(pending) + data).split(b"\n")
+                    pending = bytearray(rest)
+                    for line in lines:
+                        if line.startswith(b"!"):
+                            blocked.append(line[1:].decode("utf-8", "replace"))
+                            continue
+                        message = _parse(line)
+                        if message.get("kind") == "call":
+                            _reply(to_child, _answer(api, message))
+                            answered = True
+                        elif message.get("kind") == "done" and done is None:
+                            done = message
+                            deadline = min(deadline, time.monotonic() + _GRACE_SECONDS)
+                if not answered or problem is not None or time.monotonic() >= deadline:
+                    break
+                try:
+                    data = os.read(from_child, 65536)
+                except BlockingIOError:
+                    break
     selector.close()
     if problem is None and done is None:
         try:  # the child closed its pipes without a result: wait (within the deadline) to learn how it ended
