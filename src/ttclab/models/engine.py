@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import torch
 
+from ttclab.training.ahn.model import has_ahn
+
 Phase = Literal["think", "answer", "done"]
 ThinkingEnd = Literal["delimiter", "budget", "eos", "none", "max_tokens"]
 
@@ -111,8 +113,14 @@ class Engine:
     # -- one batch -------------------------------------------------------------------------------
 
     def run(self, requests: list[Request]) -> list[Result]:
-        """Decode a batch to completion; rows finish independently."""
+        """Decode a batch to completion; rows finish independently.
+
+        A model with AHN memory decodes one row at a time: its sinks are the first tokens of a row, which left
+        padding would make pads, so a row must not depend on the batch it came in.
+        """
         with self.lock, torch.inference_mode():
+            if has_ahn(self.model):
+                return [result for request in requests for result in self._run([request])]
             return self._run(requests)
 
     def _run(self, requests: list[Request]) -> list[Result]:
@@ -126,9 +134,7 @@ class Engine:
             mask[index, width - len(request.prompt_ids) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         next_position = positions[:, -1] + 1
-        from transformers import DynamicCache
-
-        cache = DynamicCache()
+        cache = self._new_cache()
         out = self.model(
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
@@ -175,6 +181,15 @@ class Engine:
                 live = [live[slot] for slot in keep]
         seconds = time.perf_counter() - start
         return [self._result(row, seconds) for row in rows]
+
+    def _new_cache(self) -> Any:
+        if has_ahn(self.model):
+            from ttclab.training.ahn.cache import new_cache
+
+            return new_cache(self.model)
+        from transformers import DynamicCache
+
+        return DynamicCache()
 
     def _select(self, cache: Any, index: torch.Tensor) -> None:
         """Drop finished rows from the KV cache so they cost nothing more."""

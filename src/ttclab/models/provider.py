@@ -25,6 +25,7 @@ finished its answer inside the chunk.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -126,8 +127,9 @@ def load_engine(name: str, **settings: Any) -> tuple[Engine, Batcher]:
     """One loaded copy of each model per process, shared by every task and provider instance."""
     device = settings.get("device", "cpu")
     dtype_name = settings.get("dtype", "float32")
+    ahn = settings.get("ahn")
     key = (catalog.resolve(name).location, device, dtype_name, settings.get("think_open", "<think>"),
-           settings.get("think_close", "</think>"))
+           settings.get("think_close", "</think>"), str(Path(ahn).resolve()) if ahn else None)
     if key not in _ENGINES:
         import torch
 
@@ -135,6 +137,10 @@ def load_engine(name: str, **settings: Any) -> tuple[Engine, Batcher]:
         if not isinstance(dtype, torch.dtype):
             raise UserError(f"unknown dtype {dtype_name!r}: use float32, bfloat16 or float16")
         model, tokenizer = catalog.load_causal_lm(name, dtype=dtype, device=device)
+        if ahn:  # sliding window + AHN memory (docs/ahn.md)
+            from ttclab.training.ahn.adapter import load_adapter
+
+            load_adapter(model, ahn)
         engine = Engine(model, tokenizer, think_open=key[3], think_close=key[4])
         batcher = Batcher(engine, int(settings.get("batch_size", 32)), float(settings.get("batch_window", 0.05)))
         _ENGINES[key] = (engine, batcher)
@@ -154,7 +160,7 @@ class TTCLabAPI(ModelAPI):
     ) -> None:
         super().__init__(model_name=model_name, base_url=base_url, api_key=api_key, config=config)
         known = {"batch_size", "device", "dtype", "min_reasoning", "answer_cue", "think_open", "think_close",
-                 "thinking", "batch_window"}
+                 "thinking", "batch_window", "ahn"}
         unknown = set(model_args) - known
         if unknown:
             raise UserError(

@@ -84,6 +84,19 @@ def test_cached_decoding_equals_whole_sequence(kind, prompt):
     assert cache.layers[0].folded == length - SINKS - WINDOW
 
 
+def test_chunks_of_any_size_equal_the_whole_sequence():
+    model = with_memory("deltanet")
+    ids = torch.randint(0, 97, (1, 41), generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        whole = model(input_ids=ids, use_cache=False).logits
+        cache, pieces, start = new_cache(model), [], 0
+        for size in (5, 3, 1, 12, 7, 13):
+            pieces.append(model(input_ids=ids[:, start : start + size], past_key_values=cache, use_cache=True).logits)
+            start += size
+    torch.testing.assert_close(torch.cat(pieces, dim=1), whole, atol=2e-4, rtol=2e-4)
+    assert all(layer.held == SINKS + WINDOW for layer in cache.layers)
+
+
 def test_cache_stays_bounded_while_decoding_four_windows():
     model = with_memory()
     ids = torch.randint(0, 97, (1, 4), generator=torch.Generator().manual_seed(3))

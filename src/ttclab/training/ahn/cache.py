@@ -17,7 +17,7 @@ from torch import nn
 from transformers.cache_utils import Cache, CacheLayerMixin, DynamicCache
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.model import _repeat, _sequence
+from ttclab.training.ahn.model import _repeat
 
 __all__ = ["AHNCache", "AHNLayer", "install_cache_hook", "new_cache"]
 
@@ -79,78 +79,67 @@ class AHNLayer(CacheLayerMixin):
     # -- AHN attention over the cache -------------------------------------------------------------------------
 
     def attend(self, attention: nn.Module, hidden: torch.Tensor, q, k, v) -> torch.Tensor:
-        """Attention output [B, T, Hq * d] for T new tokens, updating the cache."""
+        """Attention output [B, T, Hq * d] for T new tokens (a prompt, a chunk of one, or one), updating the cache.
+
+        The new tokens attend to the held ones and to each other through the window; the tokens that leave the
+        window during this call (held or new, oldest first) are folded with the recurrence's chunked form, each
+        paired with the new query `window` positions after it, as in the whole-sequence form. (Once anything has
+        been folded, every new query has its own leaving token, so no query reads the state without one.)
+        """
         if not self.is_initialized:
             self.lazy_initialization(k, v)
-        length = q.shape[2]
-        if self.seen == 0 and length > 1 and self._all_valid(0, length):
-            state = attention.ahn.recurrence.new_state(q.shape[0], q.device)
-            output, state = _sequence(attention, hidden, q, k, v, self.window, self.sinks, state=state)
-            self._prefill(attention, hidden, k, v, state)
-            return output
-        return torch.cat([self._step(attention, hidden[:, i : i + 1], q[:, :, i : i + 1], k[:, :, i : i + 1],
-                                     v[:, :, i : i + 1]) for i in range(length)], dim=1)
-
-    def _all_valid(self, start: int, stop: int) -> bool:
-        return self.mask is None or bool(self.mask[:, start:stop].all())
-
-    def _valid(self, index: torch.Tensor) -> torch.Tensor | None:
-        """[B, n] bool for held tokens at these mask columns, or None when the caller masks nothing."""
-        if self.mask is None:
-            return None
-        return self.mask[:, index.to(self.mask.device)].bool()
-
-    def _prefill(self, attention, hidden, k, v, state) -> None:
-        """Keep the sinks and the last W tokens of a prompt; the rest is already folded into `state`."""
-        length = k.shape[2]
-        keep = torch.cat([torch.arange(min(self.sinks, length)),
-                          torch.arange(max(self.sinks, length - self.window), length)]).to(k.device)
-        self.keys, self.values = k.index_select(2, keep), v.index_select(2, keep)
-        self.gates = attention.ahn.recurrence.gates(hidden.index_select(1, keep).float())
-        self.index = keep
-        self.state = state
-        self.seen = length
-        self.folded = max(0, length - self.window - self.sinks)
-
-    def _step(self, attention, hidden, q, k, v) -> torch.Tensor:
-        """One new token: hold it, fold out the oldest window token if the window is full, attend, read."""
+        batch, heads, length, _ = q.shape
         recurrence = attention.ahn.recurrence
+        if self.state is None:
+            self.state = recurrence.new_state(batch, q.device)
+        new = torch.arange(self.seen, self.seen + length, device=q.device)
         gates = recurrence.gates(hidden.float())
-        position = torch.tensor([self.seen], device=k.device)
         if self.keys is None:
-            self.keys, self.values, self.gates, self.index = k, v, gates, position
-            self.state = recurrence.new_state(q.shape[0], q.device)
+            keys, values, all_gates, positions = k, v, gates, new
         else:
-            self.keys, self.values = torch.cat([self.keys, k], 2), torch.cat([self.values, v], 2)
-            self.gates, self.index = torch.cat([self.gates, gates], 2), torch.cat([self.index, position])
-        self.seen += 1
-        if self.held > self.sinks + self.window:
-            self._evict(recurrence)
-        heads = q.shape[1]
-        keys = _repeat(self.keys, heads)
-        values = _repeat(self.values, heads)
-        valid = self._valid(self.index)
-        mask = None if valid is None else valid[:, None, None, :]
-        attended = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, scale=attention.scaling)
-        output = attended.transpose(1, 2).reshape(q.shape[0], 1, -1)
-        if self.folded and attention.ahn_span.memory:
-            output = output + attention.ahn.readout(recurrence.read(q, self.state), hidden)
+            keys, values = torch.cat([self.keys, k], 2), torch.cat([self.values, v], 2)
+            all_gates, positions = torch.cat([self.gates, gates], 2), torch.cat([self.index, new])
+        valid = self._valid(positions)  # [B, held + T] or None
+
+        mask = (positions[None, :] <= new[:, None]) & (
+            (positions[None, :] < self.sinks) | (new[:, None] - positions[None, :] < self.window))
+        mask = mask if valid is None else mask & valid[:, None, None, :]
+        attended = F.scaled_dot_product_attention(q, _repeat(keys, heads), _repeat(values, heads), attn_mask=mask,
+                                                  scale=attention.scaling)
+        output = attended.transpose(1, 2).reshape(batch, length, -1)
+
+        last = self.seen + length - 1  # the newest position; positions up to last - window leave the window now
+        leaving = (positions >= max(self.sinks, self.seen - self.window)) & (positions <= last - self.window)
+        if bool(leaving.any()):
+            chosen = leaving.nonzero()[:, 0]
+            leaving_gates = all_gates.index_select(2, chosen)
+            if valid is not None:  # zero gates leave the state as it was: masked tokens are not remembered
+                leaving_gates = leaving_gates * valid.index_select(1, chosen)[:, None, :, None]
+            readers = positions.index_select(0, chosen) + self.window - self.seen  # new queries reading them
+            read, self.state = recurrence(
+                q.index_select(2, readers), _repeat(keys.index_select(2, chosen), heads),
+                _repeat(values.index_select(2, chosen), heads), leaving_gates, state=self.state,
+                chunk_size=attention.ahn_chunk,
+            )
+            self.folded += len(chosen)
+            if attention.ahn_span.memory:
+                remembered = attention.ahn.readout(read, hidden.index_select(1, readers))
+                output = output.index_add(1, readers, remembered)
+
+        kept = (positions < self.sinks) | (positions > last - self.window)
+        if not bool(kept.all()):
+            chosen = kept.nonzero()[:, 0]
+            keys, values = keys.index_select(2, chosen), values.index_select(2, chosen)
+            all_gates, positions = all_gates.index_select(2, chosen), positions.index_select(0, chosen)
+        self.keys, self.values, self.gates, self.index = keys, values, all_gates, positions
+        self.seen += length
         return output
 
-    def _evict(self, recurrence) -> None:
-        """Fold the oldest window token into the state (unless masked out) and drop it."""
-        at = self.sinks
-        k, v = _repeat(self.keys[:, :, at : at + 1], self.gates.shape[1]), _repeat(self.values[:, :, at : at + 1],
-                                                                                      self.gates.shape[1])
-        folded = recurrence.fold(k, v, self.gates[:, :, at : at + 1], self.state)
-        valid = self._valid(self.index[at : at + 1])
-        if valid is not None:
-            folded = torch.where(valid[:, 0, None, None, None], folded, self.state)
-        self.state = folded
-        self.folded += 1
-        keep = torch.cat([torch.arange(at), torch.arange(at + 1, self.held)]).to(self.keys.device)
-        self.keys, self.values = self.keys.index_select(2, keep), self.values.index_select(2, keep)
-        self.gates, self.index = self.gates.index_select(2, keep), self.index[keep.to(self.index.device)]
+    def _valid(self, positions: torch.Tensor) -> torch.Tensor | None:
+        """[B, n] bool for tokens at these mask columns, or None when the caller masks nothing."""
+        if self.mask is None or bool(self.mask.all()):
+            return None
+        return self.mask[:, positions.to(self.mask.device)].bool()
 
 
 class AHNCache(Cache):

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ttclab.errors import UserError
 from ttclab.training.ahn.model import ahn_parameters, full_attention, set_window
 
-__all__ = ["DistillSettings", "Distiller", "kl_beyond_window"]
+__all__ = ["DistillSettings", "Distiller", "kl_beyond_window", "on_cpu"]
 
 CHECKPOINT = "checkpoint.pt"
 METRICS = "metrics.jsonl"
@@ -49,6 +49,7 @@ class DistillSettings:
     save_every: int = 50
     max_minutes: float | None = None  # stop (and save) after this much training time; rerun to continue
     progress: bool = True
+    device: str = "cpu"  # cuda: each process of `accelerate launch` / torchrun takes its own GPU
     extra: dict[str, Any] = field(default_factory=dict)  # recorded with the run (data, model), checked on resume
 
     def __post_init__(self) -> None:
@@ -61,6 +62,15 @@ class DistillSettings:
             if value is not None and (len(value) != 2 or value[0] > value[1] or value[0] < (1 if name[0] == "w"
                                                                                              else 0)):
                 raise UserError(f"{name} must be two sizes (low, high) with low <= high, got {value!r}")
+
+
+def on_cpu(device: str) -> bool:
+    """Whether a run on `device` uses the CPU (asked for, or no GPU here).
+
+    Pass the same to `accelerate.PartialState(cpu=...)` when making one before the Distiller: the state is
+    shared, and one made without it does not see torchrun's processes on a CPU.
+    """
+    return device == "cpu" or not torch.cuda.is_available()
 
 
 def kl_beyond_window(teacher: Tensor, student: Tensor) -> Tensor:
@@ -79,10 +89,18 @@ def _lr_factor(step: int, warmup: int, steps: int) -> float:
 
 
 class Distiller:
-    """The AHN model, its optimiser and the counters a checkpoint restores."""
+    """The AHN model, its optimiser and the counters a checkpoint restores.
+
+    Runs alone or under `accelerate launch` / torchrun: the student is wrapped for data parallelism (only the
+    AHN parameters have gradients to average), each process takes its share of every batch, and the first
+    process alone writes checkpoints and metrics.
+    """
 
     def __init__(self, model: nn.Module, settings: DistillSettings) -> None:
-        self.model = model
+        from accelerate import Accelerator
+
+        self.accelerator = Accelerator(cpu=on_cpu(settings.device))
+        self.model = model.to(self.accelerator.device)
         self.settings = settings
         self.parameters = ahn_parameters(model)
         if not self.parameters:
@@ -91,8 +109,9 @@ class Distiller:
             parameter.requires_grad_(False)
         for parameter in self.parameters.values():
             parameter.requires_grad_(True)
-        self.optimizer = torch.optim.AdamW(list(self.parameters.values()), lr=settings.lr,
-                                           weight_decay=settings.weight_decay)
+        optimizer = torch.optim.AdamW(list(self.parameters.values()), lr=settings.lr,
+                                      weight_decay=settings.weight_decay)
+        self.student, self.optimizer = self.accelerator.prepare(model, optimizer)
         self.generator = torch.Generator().manual_seed(settings.seed)
         self.step = 0
         self.seconds = 0.0
@@ -118,7 +137,7 @@ class Distiller:
         set_window(self.model, window, sinks)
         with torch.no_grad(), full_attention(self.model):
             teacher = self.model(input_ids=input_ids, use_cache=False, logits_to_keep=scored).logits
-        student = self.model(input_ids=input_ids, use_cache=False, logits_to_keep=scored).logits
+        student = self.student(input_ids=input_ids, use_cache=False, logits_to_keep=scored).logits
         return kl_beyond_window(teacher, student)
 
     def train_step(self, input_ids: Tensor) -> dict[str, float]:
@@ -134,11 +153,12 @@ class Distiller:
             raise UserError(f"training sequences of {input_ids.shape[1]} tokens are not longer than sinks + window "
                             f"({sinks} + {window}): use longer sequences or a smaller window")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(list(self.parameters.values()), settings.grad_clip)
+        self.accelerator.backward(loss)
+        norm = self.accelerator.clip_grad_norm_(list(self.parameters.values()), settings.grad_clip)
         self.optimizer.step()
         self.step += 1
-        return {"step": self.step, "loss": float(loss.detach()), "grad_norm": float(norm), "window": window,
+        mean_loss = self.accelerator.reduce(loss.detach(), "mean")
+        return {"step": self.step, "loss": float(mean_loss), "grad_norm": float(norm), "window": window,
                 "sinks": sinks, "lr": self.optimizer.param_groups[0]["lr"]}
 
     # -- checkpoints ---------------------------------------------------------------------------------------------
@@ -146,15 +166,19 @@ class Distiller:
     def resumable(self) -> dict[str, Any]:
         """Settings a checkpoint must share to be resumed (how long and how often to save may change)."""
         return asdict(self.settings) | {"steps": None, "save_every": None, "max_minutes": None, "progress": None,
-                                        "ahn": asdict(self.model.ahn_config)}
+                                        "device": None, "ahn": asdict(self.model.ahn_config)}
 
     def save(self, out: Path) -> None:
+        if not self.accelerator.is_main_process:
+            self.accelerator.wait_for_everyone()
+            return
         state = {"settings": _plain(self.resumable()), "ahn": {k: v.detach().cpu() for k, v in self.parameters.items()},
                  "optimizer": self.optimizer.state_dict(), "generator": self.generator.get_state(),
                  "step": self.step, "seconds": self.seconds}
         temporary = out / (CHECKPOINT + ".tmp")
         torch.save(state, temporary)
         os.replace(temporary, out / CHECKPOINT)
+        self.accelerator.wait_for_everyone()
 
     def load(self, out: Path) -> None:
         state = torch.load(out / CHECKPOINT, map_location="cpu", weights_only=False)
@@ -172,34 +196,56 @@ class Distiller:
     # -- the run ----------------------------------------------------------------------------------------------------
 
     def fit(self, batch: Callable[[int], Tensor], out: Path) -> list[dict[str, float]]:
-        """Train in `out` until `steps` (resuming what is there); returns this call's metrics."""
+        """Train in `out` until `steps` (resuming what is there); returns this call's metrics.
+
+        `batch(step)` is the whole step's batch [B, L]; each process takes rows rank, rank + world, ...
+        """
+        main = self.accelerator.is_main_process
         out.mkdir(parents=True, exist_ok=True)
         if (out / CHECKPOINT).exists():
             self.load(out)
-        _keep_metrics_until(out / METRICS, self.step)  # steps after the last checkpoint are run again
+        if main:
+            _keep_metrics_until(out / METRICS, self.step)  # steps after the last checkpoint are run again
         settings = self.settings
-        device = next(self.model.parameters()).device
+        rank, world = self.accelerator.process_index, self.accelerator.num_processes
         metrics: list[dict[str, float]] = []
-        bar = tqdm(total=settings.steps, initial=self.step, disable=not settings.progress, desc="AHN distillation")
+        bar = tqdm(total=settings.steps, initial=self.step, disable=not (settings.progress and main),
+                   desc="AHN distillation")
         limit = None if settings.max_minutes is None else 60 * settings.max_minutes
         started = time.monotonic()
-        with open(out / METRICS, "a") as log:
-            while self.step < settings.steps and (limit is None or time.monotonic() - started < limit):
+        log = open(out / METRICS, "a") if main else None  # noqa: SIM115  (closed below, on every path)
+        try:
+            while self.step < settings.steps and not self._late(started, limit):
                 tick = time.monotonic()
-                row = self.train_step(batch(self.step).to(device))
+                rows = batch(self.step)
+                if rows.shape[0] < world:
+                    raise UserError(f"a batch of {rows.shape[0]} sequences cannot be shared by {world} processes: "
+                                    "raise batch_size to at least the number of processes")
+                row = self.train_step(rows[rank::world].to(self.accelerator.device))
                 self.seconds += time.monotonic() - tick
                 row["seconds"] = round(self.seconds, 2)
                 metrics.append(row)
-                log.write(json.dumps(row) + "\n")
-                log.flush()
+                if log is not None:
+                    log.write(json.dumps(row) + "\n")
+                    log.flush()
                 bar.update(1)
                 bar.set_postfix(loss=f"{row['loss']:.4f}")
                 if self.step % settings.save_every == 0:
                     self.save(out)
-        bar.close()
+        finally:
+            if log is not None:
+                log.close()
+            bar.close()
         self.save(out)
         self.model.eval()
         return metrics
+
+    def _late(self, started: float, limit: float | None) -> bool:
+        """Whether the time limit has passed in any process (all must stop at the same step)."""
+        if limit is None:
+            return False
+        late = torch.tensor(float(time.monotonic() - started >= limit), device=self.accelerator.device)
+        return bool(self.accelerator.reduce(late, "sum") > 0)
 
 
 def _keep_metrics_until(path: Path, step: int) -> None:

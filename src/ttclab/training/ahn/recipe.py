@@ -22,7 +22,7 @@ from torch import Tensor
 
 from ttclab.errors import UserError
 from ttclab.training.ahn.adapter import save_adapter
-from ttclab.training.ahn.distill import Distiller, DistillSettings
+from ttclab.training.ahn.distill import Distiller, DistillSettings, on_cpu
 from ttclab.training.ahn.model import AHNConfig, add_ahn, full_attention, window_only
 
 __all__ = ["PRESETS", "Recipe", "TextStream", "perplexities", "preset", "run"]
@@ -42,7 +42,7 @@ class Recipe:
     sinks_range: tuple[int, int] | None = None
     length: int = 384  # tokens per training sequence
     batch_size: int = 1
-    steps: int = 40
+    steps: int = 150
     lr: float = 1e-3
     warmup: int = 5
     train_data: str = str(GSM8K / "train.jsonl")
@@ -50,7 +50,7 @@ class Recipe:
     eval_sequences: int = 8
     eval_length: int = 512
     seed: int = 0
-    save_every: int = 10
+    save_every: int = 25
     max_minutes: float | None = None
     device: str = "cpu"
     dtype: str = "float32"
@@ -61,7 +61,8 @@ class Recipe:
                 "batch_size": self.batch_size}
         return DistillSettings(steps=self.steps, lr=self.lr, warmup=self.warmup, window_range=self.window_range,
                                sinks_range=self.sinks_range, seed=self.seed, save_every=self.save_every,
-                               max_minutes=self.max_minutes, progress=self.progress, extra=data)
+                               max_minutes=self.max_minutes, progress=self.progress, device=self.device,
+                               extra=data)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -161,7 +162,12 @@ def perplexities(model: Any, sequences: Tensor, window: int, sinks: int) -> dict
 
 
 def run(recipe: Recipe, out: Path) -> dict[str, Any]:
-    """Distil (or resume) in `out`, save `out/adapter`, evaluate; the results land in `out/results.json`."""
+    """Distil (or resume) in `out`, save `out/adapter`, evaluate; the results land in `out/results.json`.
+
+    Under `accelerate launch` / torchrun every process trains its share; the first one evaluates and writes.
+    """
+    from accelerate import PartialState
+
     from ttclab.models.catalog import load_causal_lm
 
     dtype = getattr(torch, recipe.dtype, None)
@@ -169,19 +175,24 @@ def run(recipe: Recipe, out: Path) -> dict[str, Any]:
         raise UserError(f"unknown dtype {recipe.dtype!r}: use float32, bfloat16 or float16")
     config = AHNConfig(kind=recipe.kind, window=recipe.window, sinks=recipe.sinks)
     settings = recipe.settings()  # bad settings fail before the model loads
+    state = PartialState(cpu=on_cpu(recipe.device))
     torch.manual_seed(recipe.seed)
-    model, tokenizer = load_causal_lm(recipe.model, dtype=dtype, device=recipe.device)
+    with state.main_process_first():  # the first process converts or downloads the model, the others read it
+        model, tokenizer = load_causal_lm(recipe.model, dtype=dtype)
     add_ahn(model, config)
     train = TextStream(recipe.train_data, tokenizer)
     held_out = TextStream(recipe.eval_data, tokenizer).sequences(recipe.eval_sequences, recipe.eval_length,
                                                                  seed=recipe.seed + 1)
-    before = perplexities(model, held_out, recipe.window, recipe.sinks)
-    distiller = Distiller(model, settings)
+    distiller = Distiller(model, settings)  # moves the model to this process's device
+    before = perplexities(model, held_out, recipe.window, recipe.sinks) if state.is_main_process else {}
     metrics = distiller.fit(lambda step: train.sequences(recipe.batch_size, recipe.length,
                                                          seed=recipe.seed * 1_000_003 + step), out)
+    if not state.is_main_process:
+        return {"steps": distiller.step, "processes": state.num_processes}
     save_adapter(model, out / "adapter", base=recipe.model)
     after = perplexities(model, held_out, recipe.window, recipe.sinks)
     results = {"recipe": asdict(recipe), "steps": distiller.step, "train_seconds": round(distiller.seconds, 1),
+               "processes": state.num_processes,
                "first_loss": metrics[0]["loss"] if metrics else None,
                "last_loss": metrics[-1]["loss"] if metrics else None,
                "perplexity_before": before, "perplexity_after": after,
