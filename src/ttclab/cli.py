@@ -171,6 +171,47 @@ def train_trm(
     typer.echo(f"metrics: {out / 'metrics.jsonl'}  checkpoint: {out / 'checkpoint.pt'}")
 
 
+@train_app.command("ahn")
+@user_errors
+def train_ahn(
+    preset: Annotated[str, typer.Option(help="demo (SmolLM2 on GSM8K text, CPU minutes), gpu (a full-size start), "
+                                        "or recall (a tiny model on synthetic key-value recall).")] = "demo",
+    model: Annotated[str, typer.Option(help="Base model: local, an HF folder or hub id (not used by recall).")]
+    = "local",
+    kind: Annotated[str, typer.Option(help="Memory: gdn (GatedDeltaNet), deltanet or mamba2.")] = "gdn",
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes it.")] = Path("runs/ahn"),
+    setting: Annotated[list[str] | None, typer.Option("--set", "-O", help="key=value to override a setting "
+                                                      "(e.g. -O steps=200 -O window=128).")] = None,
+) -> None:
+    """Distil an Artificial Hippocampus Network into a model: sliding window + a learned memory of what left it."""
+    from ttclab.sweep import parse_pairs
+    from ttclab.training.ahn import recipe
+
+    overrides = parse_pairs(setting or [], "--set")
+    if preset == "recall":
+        from ttclab.training.ahn.demo import recall_demo
+
+        results = recall_demo(out, kind=kind, **overrides)
+    else:
+        results = recipe.run(recipe.preset(preset, model=model, kind=kind, **overrides), out)
+    if results.get("processes", 1) > 1 and os.environ.get("RANK", "0") != "0":
+        return  # under torchrun / accelerate launch, the first process reports
+    if preset == "recall":
+        typer.echo(recall_table(results))
+    else:
+        before, after = results["perplexity_before"], results["perplexity_after"]
+        typer.echo(f"{results['steps']} steps, {results['train_seconds']:.0f} s; perplexity past the window: "
+                   f"window only {after['window_only']:.2f}, window + AHN {before['ahn']:.2f} -> {after['ahn']:.2f}, "
+                   f"full attention {after['full']:.2f}")
+    typer.echo(f"results: {out / 'results.json'}  adapter: {out / 'adapter'}")
+
+
+def recall_table(results: dict) -> str:
+    rows = results["recall"]
+    return (f"recall on {results['task']}: window only {rows['window_only']:.3f}, window + AHN {rows['ahn']:.3f}, "
+            f"full attention {rows['full']:.3f} (AHN keeps {results['retained']:.0%} of full attention's recall)")
+
+
 memory_app = typer.Typer(help="Memories that learn across problems.", no_args_is_help=True)
 app.add_typer(memory_app, name="memory")
 

@@ -158,9 +158,11 @@ def window_only(model: nn.Module):
     return _switched(model, "memory")
 
 
-def window_mask(length: int, window: int, sinks: int, device: Any = None, offset: int = 0) -> torch.Tensor:
+def window_mask(length: int, window: int, sinks: int = 0, device: Any = None, offset: int = 0) -> torch.Tensor:
     """[length, offset + length] bool: the query at offset + i sees key j iff j <= offset + i, and j is a sink or
     one of the last `window` tokens."""
+    if window < 1 or sinks < 0:
+        raise UserError(f"window_mask: window ({window}) must be at least 1 and sinks ({sinks}) at least 0")
     query = torch.arange(length, device=device)[:, None] + offset
     key = torch.arange(offset + length, device=device)[None, :]
     return (key <= query) & ((key < sinks) | (query - key < window))
