@@ -65,6 +65,26 @@ def test_each_scored_target_is_the_value_of_the_queried_key(task: RecallTask):
         assert int(distances.min()) >= task.min_distance
 
 
+@pytest.mark.parametrize("min_distance", [0, 6])
+def test_bound_layout_holds_one_token_per_binding_and_scores_its_value(min_distance):
+    task = RecallTask(n_pairs=8, n_queries=4, n_keys=12, n_values=5, layout="bound", min_distance=min_distance)
+    batch = task.batch(16, 4)
+    assert task.length == 2 + 8 + 2 * 4 and batch.input_ids.shape == (16, task.length)
+    assert int(batch.input_ids.max()) < task.vocab_size == 3 + 12 + 5 + 12 * 5
+    for ids, targets, distances in zip(batch.input_ids, batch.targets, batch.distances, strict=True):
+        assert ids[0] == BOS and ids[1 + 8] == SEP
+        bound = ids[1:9] - task.first_bound
+        binding = {int(b) // 5: int(b) % 5 for b in bound}
+        assert len(binding) == 8  # distinct keys
+        for slot, at in enumerate(task.query_positions().tolist()):
+            key = int(ids[at]) - task.first_key
+            assert int(targets[at]) == binding[key] + task.first_value == int(ids[at + 1])
+            where = 1 + [int(b) // 5 for b in bound].index(key)
+            assert int(distances[slot]) == at - where >= min_distance
+    with pytest.raises(UserError, match="layout"):
+        RecallTask(layout="interleaved")
+
+
 def test_bad_settings_are_user_errors():
     with pytest.raises(UserError, match="n_queries"):
         RecallTask(n_pairs=4, n_queries=5)

@@ -4,7 +4,8 @@ The AHN demonstration needs a model whose skill provably depends on tokens that 
 trained with full attention it recalls, cut to a window it cannot, and an AHN memory distilled into it
 should bring the recall back. Sequences are
 
-    BOS k_1 v_1 k_2 v_2 ... k_n v_n SEP q_1 a_1 ... q_m a_m
+    BOS k_1 v_1 k_2 v_2 ... k_n v_n SEP q_1 a_1 ... q_m a_m          (layout "pairs")
+    BOS b_1 b_2 ... b_n SEP q_1 a_1 ... q_m a_m                      (layout "bound": b_i binds k_i to v_i)
 
 with distinct keys, random values, and distinct queries q_i drawn from the context keys, each followed by its
 value a_i. Only a_i is scored: `targets[t]` is the token to predict *at* position t (already shifted), so the
@@ -12,7 +13,12 @@ score sits on the query key's position. A pair is out of a window W when the que
 after the pair's value (`distance = query position - value position >= W`); with the defaults (64 pairs,
 32 queries, 194 tokens) about 94% of queried pairs are out of a 32-token window.
 
-Measured on this machine (1 CPU thread via torch.set_num_threads(1), torch 2.13, transformers 5.23, all
+The "pairs" layout needs an induction circuit (a previous-token head, then a matching head); the "bound"
+layout needs one matching head, and is the one the AHN demonstration uses (`demo.py`): its bindings are what
+a linear memory can hold sharply, while the induction circuit's keys left AHN at 11-63% of full attention's
+recall (docs/ahn.md).
+
+Measured on this machine ("pairs" layout) (1 CPU thread via torch.set_num_threads(1), torch 2.13, transformers 5.23, all
 defaults, seeds 0-3, scored on 4 x 64 held-out sequences = 8192 answers):
 
 - training: 1500 steps (curriculum 2 -> 64 pairs reached after ~1000 steps), 100-117 s per seed with the
@@ -77,8 +83,12 @@ class RecallTask:
     n_values: int = 64
     min_distance: int = 0  # only ask pairs whose value is at least this many tokens before the query
     seed: int = 0  # the seed `batch` uses when given none
+    layout: str = "pairs"  # pairs: "k v" two tokens a pair; bound: one token per key-value binding
 
     def __post_init__(self) -> None:
+        if self.layout not in ("pairs", "bound"):
+            raise UserError(f"RecallTask.layout is {self.layout!r}: use pairs (k v tokens) or bound (one token "
+                            "per pair)")
         for name in ("n_pairs", "n_queries", "n_keys"):
             if getattr(self, name) < 1:
                 raise UserError(f"RecallTask.{name} is {getattr(self, name)}: it must be at least 1")
@@ -106,11 +116,17 @@ class RecallTask:
 
     @property
     def vocab_size(self) -> int:
-        return SPECIALS + self.n_keys + self.n_values
+        bound = self.n_keys * self.n_values if self.layout == "bound" else 0
+        return SPECIALS + self.n_keys + self.n_values + bound
 
     @property
     def length(self) -> int:
-        return 2 + 2 * self.n_pairs + 2 * self.n_queries
+        return 2 + self._width * self.n_pairs + 2 * self.n_queries
+
+    @property
+    def _width(self) -> int:
+        """Tokens per pair in the context."""
+        return 1 if self.layout == "bound" else 2
 
     @property
     def first_key(self) -> int:
@@ -120,12 +136,18 @@ class RecallTask:
     def first_value(self) -> int:
         return SPECIALS + self.n_keys
 
+    @property
+    def first_bound(self) -> int:
+        """Bound layout: the token of key k with value v is first_bound + k * n_values + v."""
+        return SPECIALS + self.n_keys + self.n_values
+
     def value_positions(self) -> Tensor:
-        return 2 + 2 * torch.arange(self.n_pairs)
+        """Where each pair's value sits (the bound token itself in the bound layout)."""
+        return (1 if self.layout == "bound" else 2) + self._width * torch.arange(self.n_pairs)
 
     def query_positions(self) -> Tensor:
         """Where the query keys sit, which is where the answers are scored."""
-        return 2 + 2 * self.n_pairs + 2 * torch.arange(self.n_queries)
+        return 2 + self._width * self.n_pairs + 2 * torch.arange(self.n_queries)
 
     def _eligible(self) -> Tensor:
         """[n_queries, n_pairs]: which pairs query slot i may ask, given min_distance."""
@@ -159,9 +181,12 @@ class RecallTask:
 
         input_ids = torch.empty(size, self.length, dtype=torch.long)
         input_ids[:, 0] = BOS
-        input_ids[:, 1 : 1 + 2 * n : 2] = keys + self.first_key
-        input_ids[:, 2 : 2 + 2 * n : 2] = values + self.first_value
-        input_ids[:, 1 + 2 * n] = SEP
+        if self.layout == "bound":
+            input_ids[:, 1 : 1 + n] = self.first_bound + keys * self.n_values + values
+        else:
+            input_ids[:, 1 : 1 + 2 * n : 2] = keys + self.first_key
+            input_ids[:, 2 : 2 + 2 * n : 2] = values + self.first_value
+        input_ids[:, 1 + self._width * n] = SEP
         query_at = self.query_positions()
         input_ids[:, query_at] = keys.gather(1, asked) + self.first_key
         input_ids[:, query_at + 1] = answers
