@@ -122,9 +122,18 @@ class Recurrence(nn.Module):
         super().__init__()
         self.hidden_size, self.num_heads, self.head_dim = hidden_size, num_heads, head_dim
         self.proj = nn.Linear(hidden_size, num_heads * self.projected, bias=False)
+        if self.delta:  # the delta rule's write strength beta = sigmoid(first pre-activation + bias)
+            self.beta_bias = nn.Parameter(torch.zeros(num_heads))
 
     def reset_parameters(self) -> None:
         self.proj.reset_parameters()
+        if self.delta:
+            with torch.no_grad():
+                self.beta_bias.zero_()
+
+    def _beta(self, raw: Tensor) -> Tensor:
+        """[B, H, T] write strengths in (0, 1) from the first pre-activation of each head."""
+        return torch.sigmoid(raw[..., 0] + self.beta_bias.float()[:, None])
 
     def _raw_gates(self, hidden: Tensor) -> Tensor:
         """[B, T, hidden] -> [B, H, T, projected] pre-activations.
@@ -230,17 +239,10 @@ class DeltaNet(Recurrence):
 
     def __init__(self, hidden_size: int, num_heads: int, head_dim: int) -> None:
         super().__init__(hidden_size, num_heads, head_dim)
-        self.beta_bias = nn.Parameter(torch.zeros(num_heads))
         self.reset_parameters()
 
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        with torch.no_grad():
-            self.beta_bias.zero_()
-
     def gates(self, hidden: Tensor) -> Tensor:
-        raw = self._raw_gates(hidden)[..., 0]
-        return torch.sigmoid(raw + self.beta_bias.float()[:, None])[..., None]
+        return self._beta(self._raw_gates(hidden))[..., None]
 
     def split(self, gates: Tensor) -> tuple[Tensor, Tensor]:
         beta = gates[..., 0]
@@ -255,17 +257,11 @@ class GatedDeltaNet(_Decaying):
 
     def __init__(self, hidden_size: int, num_heads: int, head_dim: int) -> None:
         super().__init__(hidden_size, num_heads, head_dim)
-        self.beta_bias = nn.Parameter(torch.zeros(num_heads))
         self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        super().reset_parameters()
-        with torch.no_grad():
-            self.beta_bias.zero_()
 
     def gates(self, hidden: Tensor) -> Tensor:
         raw = self._raw_gates(hidden)
-        beta = torch.sigmoid(raw[..., 0] + self.beta_bias.float()[:, None])
+        beta = self._beta(raw)
         log_alpha = self._A() * self._dt(raw[..., 1])
         return torch.stack([beta, log_alpha], dim=-1)
 
