@@ -42,3 +42,17 @@ def test_embedded_gguf_is_found_without_importing_the_wheel():
     gguf = catalog.embedded_gguf()
     assert gguf.name == "SmolLM2-135M-Instruct.Q4_1.gguf"
     assert gguf.exists()
+
+
+def test_a_converted_folder_loses_the_gguf_quantisation_marker(tmp_path, monkeypatch):
+    """The weights are float32 after conversion; with the marker left in config.json, Trainer refuses them."""
+    import json
+
+    monkeypatch.setenv("TTCLAB_HOME", str(tmp_path))
+    folder = catalog.embedded_folder()
+    folder.mkdir(parents=True)
+    marked = {"model_type": "llama", "quantization_config": {"quant_method": "gguf"}, "hidden_size": 8}
+    (folder / "config.json").write_text(json.dumps(marked))
+    assert catalog.ensure_embedded() == folder
+    assert json.loads((folder / "config.json").read_text()) == {"model_type": "llama", "hidden_size": 8}
+    assert catalog.ensure_embedded() == folder  # nothing left to do

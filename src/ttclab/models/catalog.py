@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import importlib.util
+import json
 import os
 import shutil
 import tempfile
@@ -107,10 +108,11 @@ def _lock(path: Path) -> Iterator[None]:
 def ensure_embedded() -> Path:
     """Convert the embedded GGUF to an HF folder once; later calls return the cached folder."""
     folder = embedded_folder()
-    if (folder / "config.json").exists():
+    if (folder / "config.json").exists() and not _quantised(folder):
         return folder
     with _lock(folder.parent / f".{EMBEDDED_FOLDER}.lock"):
         if (folder / "config.json").exists():
+            _drop_quantisation(folder)  # folders converted before this was done kept the GGUF's marker
             return folder
         gguf = embedded_gguf()
         if not gguf.exists():
@@ -130,6 +132,7 @@ def ensure_embedded() -> Path:
         try:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
+            _drop_quantisation(staging)
             if folder.exists():
                 shutil.rmtree(folder)
             staging.rename(folder)
@@ -137,6 +140,22 @@ def ensure_embedded() -> Path:
             if staging.exists():
                 shutil.rmtree(staging)
     return folder
+
+
+def _quantised(folder: Path) -> bool:
+    return "quantization_config" in json.loads((folder / "config.json").read_text())
+
+
+def _drop_quantisation(folder: Path) -> None:
+    """Remove the GGUF quantisation marker the converted config inherits: the weights are plain float32 now, and
+    with the marker transformers' Trainer refuses to fine-tune the model."""
+    path = folder / "config.json"
+    config = json.loads(path.read_text())
+    if config.pop("quantization_config", None) is None:
+        return
+    staging = path.with_name(path.name + ".tmp")
+    staging.write_text(json.dumps(config, indent=2) + "\n")
+    os.replace(staging, path)
 
 
 def location(name: str) -> str:
