@@ -81,8 +81,11 @@ def resolve(name: str) -> ModelSpec:
         return ModelSpec("local", str(embedded_folder()), "embedded", ALIASES["local"])
     path = Path(name).expanduser()
     if name and path.is_dir():
+        if (path / "adapter_config.json").exists():  # a PEFT adapter: transformers loads its base and applies it
+            return ModelSpec(name, str(path.resolve()), "folder", "PEFT adapter folder (on the base it names)")
         if not (path / "config.json").exists():
-            raise UserError(f"model folder {name!r} has no config.json: point at a Hugging Face model folder")
+            raise UserError(f"model folder {name!r} has no config.json: point at a Hugging Face model folder "
+                            "or a PEFT adapter folder")
         return ModelSpec(name, str(path.resolve()), "folder", "Hugging Face model folder")
     parts = name.split("/")
     if len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~")):
