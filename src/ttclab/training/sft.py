@@ -67,6 +67,7 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
     Returns the training log (loss per logged step) and where the adapter is.
     """
     import torch
+    from accelerate.state import AcceleratorState
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
@@ -84,6 +85,7 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
         gradient_accumulation_steps=settings.gradient_accumulation, max_length=settings.max_length,
         seed=settings.seed, data_seed=settings.seed, save_steps=settings.save_steps,
         logging_steps=settings.logging_steps, report_to=[], use_cpu=settings.device == "cpu",
+        bf16=settings.device != "cpu",  # TRL's default; on a CPU, float32 is faster and exact
         disable_tqdm=not settings.progress, **settings.extra,
     )
     lora = LoraConfig(r=settings.rank, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
@@ -92,7 +94,10 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
     trainer = SFTTrainer(model=model, args=config, train_dataset=Dataset.from_list(examples),
                          processing_class=tokenizer, peft_config=lora)
     started = any(out.glob("checkpoint-*"))
-    trainer.train(resume_from_checkpoint=True if started else None)
+    try:
+        trainer.train(resume_from_checkpoint=True if started else None)
+    finally:  # Trainer leaves its settings (mixed precision) in accelerate's process-wide state: later
+        AcceleratorState._reset_state(reset_partial_state=True)  # trainers in this process must start clean
     adapter = out / "adapter"
     trainer.model.save_pretrained(adapter)
     tokenizer.save_pretrained(adapter)
