@@ -17,7 +17,7 @@ from torch import nn
 from transformers.cache_utils import Cache, CacheLayerMixin, DynamicCache
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.model import _repeat
+from ttclab.training.ahn.model import _repeat, visible
 
 __all__ = ["AHNCache", "AHNLayer", "install_cache_hook", "new_cache"]
 
@@ -101,8 +101,7 @@ class AHNLayer(CacheLayerMixin):
             all_gates, positions = torch.cat([self.gates, gates], 2), torch.cat([self.index, new])
         valid = self._valid(positions)  # [B, held + T] or None
 
-        mask = (positions[None, :] <= new[:, None]) & (
-            (positions[None, :] < self.sinks) | (new[:, None] - positions[None, :] < self.window))
+        mask = visible(new, positions, self.window, self.sinks)
         mask = mask if valid is None else mask & valid[:, None, None, :]
         attended = F.scaled_dot_product_attention(q, _repeat(keys, heads), _repeat(values, heads), attn_mask=mask,
                                                   scale=attention.scaling)

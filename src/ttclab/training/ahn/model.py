@@ -163,8 +163,15 @@ def window_mask(length: int, window: int, sinks: int = 0, device: Any = None, of
     one of the last `window` tokens."""
     if window < 1 or sinks < 0:
         raise UserError(f"window_mask: window ({window}) must be at least 1 and sinks ({sinks}) at least 0")
-    query = torch.arange(length, device=device)[:, None] + offset
-    key = torch.arange(offset + length, device=device)[None, :]
+    return visible(torch.arange(offset, offset + length, device=device), torch.arange(offset + length, device=device),
+                   window, sinks)
+
+
+def visible(queries: torch.Tensor, keys: torch.Tensor, window: int, sinks: int) -> torch.Tensor:
+    """[len(queries), len(keys)] bool from token positions: causal, and the key a sink or in the query's window.
+
+    The one statement of the rule, for whole sequences and for a cache's held tokens alike."""
+    query, key = queries[:, None], keys[None, :]
     return (key <= query) & ((key < sinks) | (query - key < window))
 
 
