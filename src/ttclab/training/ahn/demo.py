@@ -14,13 +14,12 @@ from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
-import torch
 from accelerate import PartialState
 
 from ttclab.errors import UserError
 from ttclab.training.ahn.adapter import save_adapter
 from ttclab.training.ahn.distill import Distiller, DistillSettings
-from ttclab.training.ahn.model import AHNConfig, add_ahn, full_attention, window_only
+from ttclab.training.ahn.model import AHNConfig, add_ahn, three_ways
 from ttclab.training.ahn.recall import RecallTask, cached_tiny, recall_accuracy, tiny_config
 
 __all__ = ["recall_demo"]
@@ -78,13 +77,7 @@ def recall_demo(out: Path, kind: str = "gdn", task: RecallTask | None = None, ti
     save_adapter(model, out / "adapter", base=str(tiny or tiny_folder()))
 
     def scores(min_distance: int | None) -> dict[str, float]:
-        with torch.no_grad():
-            with window_only(model):
-                alone = recall_accuracy(model, task, min_distance=min_distance)
-            with_memory = recall_accuracy(model, task, min_distance=min_distance)
-            with full_attention(model):
-                full = recall_accuracy(model, task, min_distance=min_distance)
-        return {"window_only": alone, "ahn": with_memory, "full": full}
+        return three_ways(model, lambda: recall_accuracy(model, task, min_distance=min_distance))
 
     recall, far = scores(None), scores(config.window)
     results = {"task": f"{task.n_pairs} pairs, {task.n_queries} queries, {task.length} tokens",

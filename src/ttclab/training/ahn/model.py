@@ -26,7 +26,7 @@ from ttclab.errors import UserError
 from ttclab.training.ahn.recurrence import RECURRENCES, make_recurrence
 
 __all__ = ["AHNConfig", "AHNBlock", "add_ahn", "ahn_parameters", "full_attention", "has_ahn", "set_window",
-           "window_mask", "window_only"]
+           "three_ways", "window_mask", "window_only"]
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,16 @@ def full_attention(model: nn.Module):
 def window_only(model: nn.Module):
     """Within this block the model attends to its sinks and window and ignores its memory: the baseline."""
     return _switched(model, "memory")
+
+
+def three_ways(model: nn.Module, measure) -> dict[str, Any]:
+    """`measure()` with the window alone, with window + memory, and with full attention, on the same weights."""
+    with window_only(model):
+        alone = measure()
+    with_memory = measure()
+    with full_attention(model):
+        full = measure()
+    return {"window_only": alone, "ahn": with_memory, "full": full}
 
 
 def window_mask(length: int, window: int, sinks: int = 0, device: Any = None, offset: int = 0) -> torch.Tensor:

@@ -23,7 +23,7 @@ from torch import Tensor
 from ttclab.errors import UserError
 from ttclab.training.ahn.adapter import save_adapter
 from ttclab.training.ahn.distill import Distiller, DistillSettings, on_cpu
-from ttclab.training.ahn.model import AHNConfig, add_ahn, full_attention, window_only
+from ttclab.training.ahn.model import AHNConfig, add_ahn, three_ways
 
 __all__ = ["PRESETS", "Recipe", "TextStream", "perplexities", "preset", "run"]
 
@@ -153,12 +153,7 @@ def perplexities(model: Any, sequences: Tensor, window: int, sinks: int) -> dict
             total, count = total + float(loss), count + targets.numel()
         return math.exp(total / count)
 
-    with window_only(model):
-        alone = nll()
-    with_memory = nll()
-    with full_attention(model):
-        full = nll()
-    return {"window_only": alone, "ahn": with_memory, "full": full}
+    return three_ways(model, nll)
 
 
 def run(recipe: Recipe, out: Path) -> dict[str, Any]:
