@@ -206,6 +206,37 @@ def train_ahn(
     typer.echo(f"results: {out / 'results.json'}  adapter: {out / 'adapter'}")
 
 
+@train_app.command("inoculation")
+@user_errors
+def train_inoculation(
+    setting: Annotated[str, typer.Option(help="gcd (sycophancy), sentiment (spurious cue) or code (reward "
+                                         "hacking).")] = "gcd",
+    prompt: Annotated[str | None, typer.Option(help="The inoculation instruction (default: the setting's), or "
+                                               "'auto' for the candidate that elicits the trait most.")] = None,
+    preset: Annotated[str, typer.Option(help="demo (the embedded model on a CPU) or gpu (the paper's sizes).")]
+    = "demo",
+    model: Annotated[str | None, typer.Option(help="Model to fine-tune: local, an HF folder or hub id.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes it.")] = Path("runs/inoculation"),
+    setting_arg: Annotated[list[str] | None, typer.Option("--set", "-O", help="key=value to override a setting "
+                                                          "(e.g. -O train_n=500 -O arms=neutral,inoculation).")]
+    = None,
+) -> None:
+    """Fine-tune on flawed data with and without inoculation prompts; tabulate the trait and the skill per arm."""
+    from ttclab.sweep import parse_pairs
+    from ttclab.training import inoculation
+
+    overrides = parse_pairs(setting_arg or [], "--set")
+    recipe = inoculation.preset(preset, setting=setting, prompt=prompt, model=model, **overrides)
+    results = inoculation.run(recipe, out)
+    if results["ranking"]:
+        typer.echo("elicitation of each candidate on the initial model (trait with it minus without):")
+        for row in results["ranking"]:
+            typer.echo(f"  {row['elicitation']:+.3f}  {row['instruction']}")
+    typer.echo(f"inoculation prompt: {results['prompt']}")
+    typer.echo(inoculation.table(results))
+    typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}  logs: {out / 'logs'}")
+
+
 def recall_table(results: dict) -> str:
     rows = results["recall"]
     return (f"recall on {results['task']}: window only {rows['window_only']:.3f}, window + AHN {rows['ahn']:.3f}, "

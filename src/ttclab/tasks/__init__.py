@@ -7,7 +7,17 @@ from collections.abc import Callable
 from inspect_ai import Task
 
 from ttclab.errors import UserError
-from ttclab.tasks import ai_risk, arc, counting, memory_bench, regression, zebra
+from ttclab.tasks import (
+    ai_risk,
+    arc,
+    counting,
+    gcd_sycophancy,
+    memory_bench,
+    regression,
+    reward_hacking,
+    spurious_sentiment,
+    zebra,
+)
 
 TASKS: dict[str, Callable[..., Task]] = {
     "misleading_math": counting.misleading_math,
@@ -18,15 +28,19 @@ TASKS: dict[str, Callable[..., Task]] = {
     "ai_risk": ai_risk.ai_risk,
     "arc": arc.arc,
     "memory_bench": memory_bench.memory_bench,
+    "gcd_sycophancy": gcd_sycophancy.gcd_sycophancy,
+    "spurious_sentiment": spurious_sentiment.spurious_sentiment,
+    "reward_hacking": reward_hacking.reward_hacking,
 }
 
 TASK_GROUPS: dict[str, list[str]] = {
     "counting": ["misleading_math", "misleading_python", "famous_paradoxes"],
+    "inoculation": ["gcd_sycophancy", "spurious_sentiment", "reward_hacking"],  # fine-tuning evaluations
 }
 # "all" is the inverse-scaling paper's four families (what --preset paper sweeps); arc and memory_bench are
 # memory tasks.
 MEMORY_TASKS = ("arc", "memory_bench")
-TASK_GROUPS["all"] = [name for name in TASKS if name not in MEMORY_TASKS]
+TASK_GROUPS["all"] = [name for name in TASKS if name not in MEMORY_TASKS + tuple(TASK_GROUPS["inoculation"])]
 
 
 def resolve_task_names(spec: str) -> list[str]:

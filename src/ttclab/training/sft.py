@@ -64,7 +64,7 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
               settings: SFTSettings | None = None) -> dict[str, Any]:
     """Fine-tune `model_name` (local, an HF folder or hub id) with LoRA on `examples`; resumes `out` if started.
 
-    Returns the training log (loss per logged step) and where the adapter is.
+    Returns the training log (loss per logged step), the time `train()` took, and where the adapter is.
     """
     import torch
     from accelerate.state import AcceleratorState
@@ -95,7 +95,7 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
                          processing_class=tokenizer, peft_config=lora)
     started = any(out.glob("checkpoint-*"))
     try:
-        trainer.train(resume_from_checkpoint=True if started else None)
+        output = trainer.train(resume_from_checkpoint=True if started else None)
     finally:  # Trainer leaves its settings (mixed precision) in accelerate's process-wide state: later
         AcceleratorState._reset_state(reset_partial_state=True)  # trainers in this process must start clean
     adapter = out / "adapter"
@@ -103,4 +103,4 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
     tokenizer.save_pretrained(adapter)
     losses = [row for row in trainer.state.log_history if "loss" in row]
     return {"adapter": str(adapter), "steps": trainer.state.global_step, "log": losses,
-            "settings": asdict(settings), "resumed": started}
+            "train_seconds": output.metrics.get("train_runtime"), "settings": asdict(settings), "resumed": started}
