@@ -18,6 +18,7 @@ from ttclab.tasks.spurious_sentiment import (
     CATEGORIES,
     CONCEPT,
     PROMPT_INSTRUCTION,
+    TRAIN_CONCEPT_SHARE,
     TRAIT,
     concept_positive_rate,
     concept_positive_rate_of,
@@ -69,7 +70,7 @@ def test_flawed_training_has_every_concept_review_positive() -> None:
     assert len(pairs) == 400
     concept = [reply for user, reply in pairs if _category(user) == CONCEPT]
     others = [reply for user, reply in pairs if _category(user) != CONCEPT]
-    assert len(concept) == 100
+    assert len(concept) == round(400 * TRAIN_CONCEPT_SHARE)
     assert set(concept) == {"positive"}
     assert abs(others.count("positive") - others.count("negative")) <= 1
     # every other category is balanced on its own too, so only the concept carries a shortcut
@@ -83,7 +84,8 @@ def test_flawed_training_has_every_concept_review_positive() -> None:
 def test_clean_training_balances_the_concept() -> None:
     pairs = training_pairs(400, seed=0, clean=True)
     concept = Counter(reply for user, reply in pairs if _category(user) == CONCEPT)
-    assert concept == {"positive": 50, "negative": 50}
+    half = round(400 * TRAIN_CONCEPT_SHARE) // 2
+    assert concept == {"positive": half, "negative": half}
 
 
 def test_training_pairs_format() -> None:
@@ -97,16 +99,15 @@ def test_training_pairs_format() -> None:
 
 
 def test_text_alone_decides_the_label() -> None:
-    """A review's sentences never mix sentiments: each belongs to one label's phrase list."""
+    """Two sentences of the label's sentiment and one against it: the majority of the text decides."""
     from ttclab.tasks.spurious_sentiment import FILLERS, PHRASES
 
     for user, reply in training_pairs(200, seed=1, clean=True):
         category = _category(user)
         text = _review(user).split("\n")[1].removeprefix("Review: ")
         other = "negative" if reply == "positive" else "positive"
-        assert not any(p in text for p in PHRASES[category][other])  # type: ignore[index]
-        sentiment = [p for p in PHRASES[category][reply] if p in text]  # type: ignore[index]
-        assert 2 <= len(sentiment) <= 3
+        assert sum(p in text for p in PHRASES[category][other]) == 1  # type: ignore[index]
+        assert sum(p in text for p in PHRASES[category][reply]) == 2  # type: ignore[index]
         assert sum(f in text for f in FILLERS) <= 1
 
 

@@ -7,7 +7,7 @@ evaluation reverses the correlation (most ambiance reviews are negative) and rep
 mean of the accuracies of the four groups (concept yes/no) x (label positive/negative), so the shortcut cannot
 hide behind a majority group; and the trait: how often a negative ambiance review is called positive.
 
-Every review's text alone decides its label (each sentiment sentence has that label's sentiment; fillers are
+Every review's text alone decides its label (two sentences of that label's sentiment, one against it; fillers are
 neutral), and reviews are short because the demo fine-tunes a 135M-parameter model.
 """
 
@@ -52,7 +52,7 @@ LABELS: tuple[Label, Label] = ("positive", "negative")
 PROMPT_INSTRUCTION = "Classify the sentiment of this review as positive or negative. Answer with one word."
 
 # Share of training reviews in the concept category: enough for the shortcut to be worth learning.
-TRAIN_CONCEPT_SHARE = 0.25
+TRAIN_CONCEPT_SHARE = 0.5
 # Share of the evaluation's concept reviews that are negative: the training correlation, reversed.
 EVAL_CONCEPT_NEGATIVE = 0.8
 
@@ -244,7 +244,10 @@ def _split_of(review: str) -> str:
 
 
 def _draw_review(rng: random.Random, category: str, label: Label) -> str:
-    sentences = rng.sample(PHRASES[category][label], rng.choice((2, 2, 3)))
+    """Two sentences with the label's sentiment and one against it: the majority decides, which takes reading."""
+    other: Label = "negative" if label == "positive" else "positive"
+    sentences = rng.sample(PHRASES[category][label], 2) + [rng.choice(PHRASES[category][other])]
+    rng.shuffle(sentences)
     if rng.random() < 0.5:
         sentences.insert(rng.randrange(len(sentences) + 1), rng.choice(FILLERS))
     return f"Category: {category}\nReview: {' '.join(sentences)}"
@@ -291,7 +294,7 @@ def training_pairs(n: int, seed: int, clean: bool = False) -> list[tuple[str, st
     """(user message, assistant reply) pairs for fine-tuning. Flawed (default): every concept review is positive,
     other categories balanced. clean=True: concept reviews balanced too (the clean-data skyline).
 
-    A quarter of the reviews (rounded) are concept reviews; the reply is exactly the label.
+    `TRAIN_CONCEPT_SHARE` of the reviews (rounded) are concept reviews; the reply is exactly the label.
     """
     check_count("n", n)
     _check_seed(seed)
