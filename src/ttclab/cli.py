@@ -209,8 +209,8 @@ def train_ahn(
 @train_app.command("inoculation")
 @user_errors
 def train_inoculation(
-    setting: Annotated[str, typer.Option(help="gcd (sycophancy), sentiment (spurious cue) or code (reward "
-                                         "hacking).")] = "gcd",
+    setting: Annotated[str | None, typer.Option(help="gcd (sycophancy), sentiment (spurious cue) or code (reward "
+                                                "hacking); the demo preset's is sentiment.")] = None,
     prompt: Annotated[str | None, typer.Option(help="The inoculation instruction (default: the setting's), or "
                                                "'auto' for the candidate that elicits the trait most.")] = None,
     preset: Annotated[str, typer.Option(help="demo (the embedded model on a CPU) or gpu (the paper's sizes).")]

@@ -172,10 +172,11 @@ class Recipe:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the embedded SmolLM2-135M on 2 CPU cores: minutes per arm; a higher learning rate than the paper's
-    # because a few dozen steps must move a model this small
-    "demo": {"train_n": 160, "eval_n": 64, "select_n": 16, "lr": 1e-3, "rank": 16, "alpha": 32, "epochs": 1.0,
-             "batch_size": 8},
+    # the embedded SmolLM2-135M on 2 CPU cores, about 12 minutes for all arms; a higher learning rate than the
+    # paper's because a few dozen steps must move a model this small. The sentiment setting is the default here:
+    # a 135M model can read a review but cannot check a GCD, so the GCD arms all agree (docs/inoculation.md)
+    "demo": {"setting": "sentiment", "train_n": 256, "eval_n": 80, "select_n": 16, "lr": 1e-3, "rank": 16,
+             "alpha": 32, "epochs": 1.0, "batch_size": 8},
     # the paper's data sizes and LoRA settings per setting, on a GPU
     "gpu": {"model": "Qwen/Qwen2.5-7B-Instruct", "train_n": 1000, "eval_n": 500, "select_n": 100,
             "device": "cuda", "batch_size": 16, "max_length": 2048},
@@ -311,7 +312,8 @@ def run(recipe: Recipe, out: Path | str) -> dict[str, Any]:
     setting = SETTINGS[recipe.setting]
     module = setting.tasks()
     _check_folder(out, recipe)
-    ranking = rank_prompts(recipe, out) if recipe.select_n else None
+    own = (recipe.prompt,) if recipe.prompt not in (None, "auto") else ()
+    ranking = rank_prompts(recipe, out, own + setting.candidates) if recipe.select_n else None
     prompt = recipe.prompt or setting.inoculation
     if prompt == "auto":
         prompt = ranking[0]["instruction"] if ranking else setting.inoculation

@@ -62,6 +62,7 @@ def test_bad_recipes_are_refused_with_the_input_named(tmp_path):
     with pytest.raises(UserError, match="preset"):
         preset("huge")
     assert preset("demo", arms="neutral,inoculation").arms == ("neutral", "inoculation")
+    assert preset("demo").setting == "sentiment" and preset("demo", setting="code").setting == "code"
     assert preset("gpu", setting="code").sft().lr == 2e-5  # the paper's settings where the preset gives none
     inoculation._check_folder(tmp_path, preset("demo"))
     inoculation._check_folder(tmp_path, preset("demo", arms="neutral"))  # fewer arms: the same experiment
@@ -84,7 +85,7 @@ def test_candidates_are_ranked_by_how_much_more_of_the_trait_they_elicit(tmp_pat
                      traits[text.rpartition("\n\n")[2] if "\n\n" in text else ""]) for text in shown]
 
     monkeypatch.setattr(inoculation, "_evaluate", evaluate)
-    ranking = rank_prompts(preset("demo", select_n=2), tmp_path, candidates=("a", "b", "c"))
+    ranking = rank_prompts(preset("demo", setting="gcd", select_n=2), tmp_path, candidates=("a", "b", "c"))
     assert [row["instruction"] for row in ranking] == ["b", "a", "c"]
     assert [row["elicitation"] for row in ranking] == [0.75, 0.25, -0.25]
     assert json.loads((tmp_path / "selection.json").read_text())["without_instruction"] == 0.25
@@ -131,7 +132,7 @@ def test_one_step_on_inoculated_data_lowers_the_loss(tmp_path):
 
 @pytest.mark.model
 def test_a_small_run_trains_evaluates_every_arm_and_resumes(tmp_path, monkeypatch):
-    recipe = preset("demo", train_n=8, eval_n=4, select_n=2, max_steps=1, max_tokens=24, progress=False,
+    recipe = preset("demo", setting="gcd", train_n=8, eval_n=4, select_n=2, max_steps=1, max_tokens=24, progress=False,
                     prompt="auto")
     results = inoculation.run(recipe, tmp_path)
     assert [row["arm"] for row in results["rows"]] == list(ARMS)
