@@ -136,6 +136,7 @@ class Recipe:
     batch_size: int = 8
     gradient_accumulation: int = 1
     max_length: int = 512
+    gradient_checkpointing: bool = False  # on for big models on GPUs (memory for time)
     device: str = "cpu"
     provider: str = "ttclab"  # evaluates through ttclab/<model> (or hf/<model>)
     batch: int = 32  # generations decoded together by the ttclab/ provider
@@ -168,7 +169,8 @@ class Recipe:
                 for key in ("rank", "alpha", "lr", "epochs")}
         return SFTSettings(**pick, max_steps=self.max_steps, batch_size=self.batch_size,
                            gradient_accumulation=self.gradient_accumulation, max_length=self.max_length,
-                           seed=self.seed, device=self.device, progress=self.progress, save_steps=25)
+                           gradient_checkpointing=self.gradient_checkpointing, seed=self.seed, device=self.device,
+                           progress=self.progress, save_steps=25)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -179,7 +181,7 @@ PRESETS: dict[str, dict[str, Any]] = {
              "alpha": 32, "epochs": 1.0, "batch_size": 8},
     # the paper's data sizes and LoRA settings per setting, on a GPU
     "gpu": {"model": "Qwen/Qwen2.5-7B-Instruct", "train_n": 1000, "eval_n": 500, "select_n": 100,
-            "device": "cuda", "batch_size": 16, "max_length": 2048},
+            "device": "cuda", "batch_size": 16, "max_length": 2048, "gradient_checkpointing": True},
 }
 
 
