@@ -1,1 +1,1 @@
-"""Training recipes: TRM, and later the RL and fine-tuning recipes."""
+"""Training recipes (trm, ahn, inoculation) and what they share: the SFT runner and named presets."""

@@ -25,12 +25,13 @@ import importlib
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.tasks.instruction import add_instruction
+from ttclab.training.presets import preset_values
 from ttclab.training.sft import SFTSettings, chat_example, train_sft
 
 __all__ = ["ARMS", "PRESETS", "SETTINGS", "Arm", "Recipe", "Setting", "inoculate", "preset", "rank_prompts",
@@ -174,7 +175,7 @@ class Recipe:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the embedded SmolLM2-135M on 2 CPU cores, about 12 minutes for all arms; a higher learning rate than the
+    # the embedded SmolLM2-135M on 2 CPU cores, about 8 minutes for all arms; a higher learning rate than the
     # paper's because a few dozen steps must move a model this small. The sentiment setting is the default here:
     # a 135M model can read a review but cannot check a GCD, so the GCD arms all agree (docs/inoculation.md)
     "demo": {"setting": "sentiment", "train_n": 256, "eval_n": 80, "select_n": 16, "lr": 1e-3, "rank": 16,
@@ -186,13 +187,8 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **overrides: Any) -> Recipe:
-    if name not in PRESETS:
-        raise UserError(f"unknown inoculation preset {name!r}: use one of {', '.join(PRESETS)}")
-    known = {field.name for field in fields(Recipe)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise UserError(f"unknown inoculation setting(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
-    values = PRESETS[name] | {key: value for key, value in overrides.items() if value is not None}
+    given = {key: value for key, value in overrides.items() if value is not None}
+    values = preset_values(PRESETS, name, Recipe, "inoculation", given)
     if isinstance(values.get("arms"), str | list):
         arms = values["arms"]
         values["arms"] = tuple(arms.split(",") if isinstance(arms, str) else arms)

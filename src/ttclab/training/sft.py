@@ -68,7 +68,6 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
     Returns the training log (loss per logged step), the time `train()` took, and where the adapter is.
     """
     import torch
-    from accelerate.state import AcceleratorState
     from datasets import Dataset
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
@@ -96,17 +95,24 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
     trainer_class = SFTTrainer if settings.device != "cpu" else _full_logits_trainer()
     trainer = trainer_class(model=model, args=config, train_dataset=Dataset.from_list(examples),
                             processing_class=tokenizer, peft_config=lora)
-    started = any(out.glob("checkpoint-*"))
-    try:
-        output = trainer.train(resume_from_checkpoint=True if started else None)
-    finally:  # Trainer leaves its settings (mixed precision) in accelerate's process-wide state: later
-        AcceleratorState._reset_state(reset_partial_state=True)  # trainers in this process must start clean
+    output, started = run_trainer(trainer, out)
     adapter = out / "adapter"
     trainer.model.save_pretrained(adapter)
     tokenizer.save_pretrained(adapter)
     losses = [row for row in trainer.state.log_history if "loss" in row]
     return {"adapter": str(adapter), "steps": trainer.state.global_step, "log": losses,
             "train_seconds": output.metrics.get("train_runtime"), "settings": asdict(settings), "resumed": started}
+
+
+def run_trainer(trainer: Any, out: Path) -> tuple[Any, bool]:
+    """Train, resuming from the newest `out/checkpoint-*` if there is one; (Trainer's output, whether resumed)."""
+    from accelerate.state import AcceleratorState
+
+    started = any(out.glob("checkpoint-*"))
+    try:
+        return trainer.train(resume_from_checkpoint=True if started else None), started
+    finally:  # Trainer leaves its settings (mixed precision) in accelerate's process-wide state: later
+        AcceleratorState._reset_state(reset_partial_state=True)  # trainers in this process must start clean
 
 
 _MODEL_INPUTS = ("input_ids", "attention_mask", "position_ids", "labels")

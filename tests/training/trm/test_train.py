@@ -96,7 +96,7 @@ def test_the_cli_trains_and_rejects_unknown_settings(tmp_path):
     assert result.exit_code == 0, result.output
     assert "held-out" in result.output and (tmp_path / "checkpoint.pt").exists()
     bad = runner.invoke(app, ["train", "trm", "-O", "depth=3", "--out", str(tmp_path / "x")])
-    assert bad.exit_code == 2 and "unknown TRM settings depth" in bad.output
+    assert bad.exit_code == 2 and "unknown TRM setting(s) depth" in bad.output
 
 
 def test_two_processes_train_one_model_with_ddp(tmp_path):

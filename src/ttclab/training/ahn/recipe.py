@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from ttclab.errors import UserError
 from ttclab.training.ahn.adapter import save_adapter
 from ttclab.training.ahn.distill import Distiller, DistillSettings, on_cpu
 from ttclab.training.ahn.model import AHNConfig, add_ahn, three_ways
+from ttclab.training.presets import preset_values
 
 __all__ = ["PRESETS", "Recipe", "TextStream", "perplexities", "preset", "run"]
 
@@ -76,13 +77,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **overrides: Any) -> Recipe:
-    if name not in PRESETS:
-        raise UserError(f"unknown AHN preset {name!r}: use one of {', '.join(PRESETS)} (or 'recall')")
-    known = {field.name for field in fields(Recipe)}
-    unknown = sorted(set(overrides) - known)
-    if unknown:
-        raise UserError(f"unknown AHN setting(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
-    values = PRESETS[name] | overrides
+    values = preset_values(PRESETS, name, Recipe, "AHN", overrides, others=" (or 'recall')")
     for key in ("window_range", "sinks_range"):
         if values.get(key) is not None:
             values[key] = tuple(values[key])

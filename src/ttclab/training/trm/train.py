@@ -17,7 +17,7 @@ import math
 import os
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from ttclab.data.puzzles import arc
 from ttclab.errors import UserError
+from ttclab.training.presets import check_overrides
 from ttclab.training.trm.data import TASKS, PuzzleSet, arc_sets, maze_sets, sudoku_sets
 from ttclab.training.trm.model import TRM, PlainTransformer, TRMConfig, matched_baseline, stablemax_cross_entropy
 
@@ -136,10 +137,7 @@ def preset(task: str, name: str = "cpu", **overrides: Any) -> Config:
         settings = dict(CPU[task])
     else:
         raise UserError(f"unknown TRM preset {name!r}: use cpu or paper")
-    names = {f.name for f in fields(Config)}
-    unknown = set(overrides) - names
-    if unknown:
-        raise UserError(f"unknown TRM settings {', '.join(sorted(unknown))}: use any of {', '.join(sorted(names))}")
+    check_overrides(Config, "TRM", overrides)
     return Config(task=task, **{**settings, **overrides})
 
 
