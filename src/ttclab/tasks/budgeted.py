@@ -27,6 +27,33 @@ def check_count(name: str, value: int) -> None:
         raise UserError(f"invalid {name} {value!r}: use a whole number >= 1")
 
 
+def parse_int_ranges(spec: str, what: str, unit: str, low: int, high: int, examples: str) -> tuple[int, ...]:
+    """Whole numbers from "1-5", "3" or "1,3,8" (mixable: "1-3,8"), in order, without repeats, each in [low, high].
+
+    `what` names the parameter in messages ("distractors"), `unit` one value ("count"), `examples` the forms.
+    """
+    hint = f"use {unit}s from {low} to {high} like {examples}"
+    parts = [p.strip() for p in str(spec).split(",")]
+    if not any(parts):
+        raise UserError(f"empty {what} spec: {hint}")
+    values: list[int] = []
+    for part in parts:
+        first_text, dash, last_text = part.partition("-")
+        try:
+            first = int(first_text)
+            last = int(last_text) if dash else first
+        except ValueError:
+            raise UserError(f"invalid {what} spec {spec!r}: {part!r} is not a {unit} or range; {hint}") from None
+        if first > last:
+            raise UserError(f"invalid {what} spec {spec!r}: range {part!r} runs backwards; {hint}")
+        for value in (first, last):
+            if not low <= value <= high:
+                raise UserError(f"invalid {unit} {value} in {what} spec {spec!r}: {unit}s run from {low} to {high}; "
+                                f"{hint}")
+        values.extend(v for v in range(first, last + 1) if v not in values)
+    return tuple(values)
+
+
 def budgeted_task(
     name: str,
     samples: Callable[[], Sequence[Sample]],

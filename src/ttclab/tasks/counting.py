@@ -23,7 +23,7 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 
 from ttclab.errors import UserError
-from ttclab.tasks.budgeted import budgeted_task, check_count
+from ttclab.tasks.budgeted import budgeted_task, check_count, parse_int_ranges
 from ttclab.tasks.jsonl import load_jsonl
 
 ANSWER = "2"
@@ -409,28 +409,7 @@ PARADOXES: dict[str, Paradox] = {
 
 def parse_counts(spec: str, maximum: int) -> tuple[int, ...]:
     """Distractor counts from "0-5", "3" or "0,2,5" (mixable: "0-2,5"), in order, without repeats."""
-    counts: list[int] = []
-    parts = [p.strip() for p in str(spec).split(",")]
-    hint = f'use counts from 0 to {maximum} like "0-5", "3" or "0,2,5"'
-    if not any(parts):
-        raise UserError(f"empty distractors spec: {hint}")
-    for part in parts:
-        low_text, dash, high_text = part.partition("-")
-        try:
-            low = int(low_text)
-            high = int(high_text) if dash else low
-        except ValueError:
-            raise UserError(
-                f"invalid distractors spec {spec!r}: {part!r} is not a count or range; {hint}"
-            ) from None
-        if low > high:
-            raise UserError(f"invalid distractors spec {spec!r}: range {part!r} runs backwards; {hint}")
-        if high > maximum:
-            raise UserError(
-                f"invalid distractors spec {spec!r}: {high} is more than the {maximum} available; {hint}"
-            )
-        counts.extend(c for c in range(low, high + 1) if c not in counts)
-    return tuple(counts)
+    return parse_int_ranges(spec, "distractors", "count", 0, maximum, '"0-5", "3" or "0,2,5"')
 
 
 def _check_n(n: int) -> None:

@@ -32,7 +32,7 @@ from ttclab.tasks.answers import (
     clean,
     parse_number,
 )
-from ttclab.tasks.budgeted import budgeted_task, check_count
+from ttclab.tasks.budgeted import budgeted_task, check_count, parse_int_ranges
 
 DEFAULT_SIZES = "5-8"
 
@@ -49,27 +49,7 @@ _NUMBER_TOKEN = re.compile(r"\d+(?:\.\d+)?|[A-Za-z]+")
 
 def parse_sizes(spec: str) -> tuple[int, ...]:
     """Grid sizes from "5-8", "6" or "3,5,8" (mixable: "3-4,8"), in order, without repeats."""
-    hint = f'use sizes from {MIN_SIZE} to {MAX_SIZE} like "5-8", "6" or "3,5,8"'
-    parts = [p.strip() for p in str(spec).split(",")]
-    if not any(parts):
-        raise UserError(f"empty zebra sizes spec: {hint}")
-    sizes: list[int] = []
-    for part in parts:
-        low_text, dash, high_text = part.partition("-")
-        try:
-            low = int(low_text)
-            high = int(high_text) if dash else low
-        except ValueError:
-            raise UserError(f"invalid zebra sizes spec {spec!r}: {part!r} is not a size or range; {hint}") from None
-        if low > high:
-            raise UserError(f"invalid zebra sizes spec {spec!r}: range {part!r} runs backwards; {hint}")
-        for value in (low, high):
-            if not MIN_SIZE <= value <= MAX_SIZE:
-                raise UserError(
-                    f"invalid zebra grid size {value} in {spec!r}: sizes run from {MIN_SIZE} to {MAX_SIZE}; {hint}"
-                )
-        sizes.extend(s for s in range(low, high + 1) if s not in sizes)
-    return tuple(sizes)
+    return parse_int_ranges(spec, "zebra sizes", "size", MIN_SIZE, MAX_SIZE, '"5-8", "6" or "3,5,8"')
 
 
 def zebra_samples(n: int, seed: int, sizes: tuple[int, ...], distracting: bool = True) -> list[Sample]:
