@@ -13,8 +13,6 @@ so an evaluation can report the tokens spent on reflection, curation and selecti
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -23,22 +21,7 @@ from typing import Any, ClassVar
 from inspect_ai.model import ModelOutput, ModelUsage
 
 from ttclab.errors import UserError
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` with `text` all at once: readers see the old file or the new one, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+from ttclab.files import atomic_write
 
 
 def read_json(path: Path, what: str) -> Any:

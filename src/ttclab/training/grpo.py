@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.files import atomic_write
 from ttclab.training.sft import run_trainer
 
 __all__ = ["GRPOSettings", "completion_text", "grpo_trainer", "train_grpo"]
@@ -102,9 +102,7 @@ def _check(prompts: list[dict[str, Any]], rewards: Sequence[Reward]) -> None:
 def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
     """metrics.jsonl from Trainer's log history, which a resumed run restores from its checkpoint."""
     rows = [row for row in history if "reward" in row]
-    partial = out / "metrics.jsonl.partial"
-    partial.write_text("".join(json.dumps(row) + "\n" for row in rows))
-    os.replace(partial, out / "metrics.jsonl")
+    atomic_write(out / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in rows))
 
 
 def train_grpo(model_name: str, prompts: list[dict[str, Any]], rewards: Sequence[Reward], out: Path | str,

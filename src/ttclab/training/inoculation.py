@@ -24,12 +24,12 @@ from __future__ import annotations
 import importlib
 import json
 import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.files import atomic_write
 from ttclab.tasks.instruction import add_instruction
 from ttclab.training.presets import preset_values
 from ttclab.training.sft import SFTSettings, chat_example, train_sft
@@ -261,10 +261,7 @@ def rank_prompts(recipe: Recipe, out: Path, candidates: tuple[str, ...] | None =
 
 
 def _write_json(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial")
-    partial.write_text(json.dumps(value, indent=2))
-    os.replace(partial, path)
+    atomic_write(path, json.dumps(value, indent=2))
 
 
 def _check_folder(out: Path, recipe: Recipe) -> None:
@@ -335,7 +332,7 @@ def run(recipe: Recipe, out: Path | str) -> dict[str, Any]:
                "capability": module.CAPABILITY, "ranking": ranking, "rows": rows, "recipe": asdict(recipe),
                "training": {name: json.loads((out / "arms" / name / "done.json").read_text()) for name in adapters}}
     _write_json(out / "results.json", results)
-    (out / "table.md").write_text(table(results) + "\n")
+    atomic_write(out / "table.md", table(results) + "\n")
     return results
 
 
