@@ -14,6 +14,7 @@ from inspect_ai.dataset import Sample
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 from inspect_ai.solver import generate
 
+import ttclab.files as files
 import ttclab.memory.base as base
 from ttclab.errors import UserError
 from ttclab.memory.ace import (
@@ -260,7 +261,7 @@ def test_interrupted_save_leaves_the_previous_file(tmp_path: Path, monkeypatch: 
     def broken(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
         raise OSError("disk full")
 
-    monkeypatch.setattr(base.os, "fsync", broken)  # fails after the new text was written to the temporary file
+    monkeypatch.setattr(files.os, "fsync", broken)  # fails after the new text was written to the temporary file
     with pytest.raises(OSError, match="disk full"):
         playbook.save(path)
     monkeypatch.setattr(base.json, "dumps", broken)  # fails before anything is written
