@@ -30,6 +30,7 @@ from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write
+from ttclab.tasks.budgeted import check_count
 from ttclab.tasks.instruction import add_instruction
 from ttclab.training.presets import preset_values
 from ttclab.training.sft import SFTSettings, chat_example, train_sft
@@ -150,9 +151,7 @@ class Recipe:
         if unknown or not self.arms:
             raise UserError(f"unknown arm(s) {', '.join(unknown) or '(none given)'}: use some of {', '.join(ARMS)}")
         for name in ("train_n", "eval_n", "batch_size", "batch"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"invalid {name} {value!r}: use a whole number >= 1")
+            check_count(name, getattr(self, name))
         for name in ("rank", "alpha", "lr", "epochs"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
@@ -277,18 +276,20 @@ def _check_folder(out: Path, recipe: Recipe) -> None:
     _write_json(saved, mine)
 
 
-def _train(recipe: Recipe, arm: Arm, prompt: str, out: Path) -> Path:
-    """The arm's adapter, trained unless an earlier run finished it (an interrupted one resumes)."""
+def _train(recipe: Recipe, arm: Arm, prompt: str, out: Path) -> dict[str, Any]:
+    """The arm's training record (adapter, steps, log), trained unless an earlier run finished it (an interrupted
+    one resumes)."""
     folder = out / "arms" / arm.name
     done = folder / "done.json"
     if done.exists():
-        return Path(json.loads(done.read_text())["adapter"])
+        return json.loads(done.read_text())
     setting = SETTINGS[recipe.setting]
     pairs = setting.tasks().training_pairs(recipe.train_n, recipe.seed, clean=arm.data == "clean")
     examples = inoculate(pairs, _instruction(setting, arm.train_instruction, prompt))
     result = train_sft(recipe.model, examples, folder, recipe.sft())
-    _write_json(done, {key: result[key] for key in ("adapter", "steps", "log")})
-    return Path(result["adapter"])
+    record = {key: result[key] for key in ("adapter", "steps", "log")}
+    _write_json(done, record)
+    return record
 
 
 def _arm_tasks(recipe: Recipe, arm: Arm, prompt: str) -> list[Any]:
@@ -314,10 +315,10 @@ def run(recipe: Recipe, out: Path | str) -> dict[str, Any]:
         prompt = ranking[0]["instruction"] if ranking else setting.inoculation
     arms = [ARMS[name] for name in recipe.arms]
     needed = {arm.adapter_of or arm.name for arm in arms if arm.trained}
-    adapters = {name: _train(recipe, ARMS[name], prompt, out) for name in ARMS if name in needed}
+    training = {name: _train(recipe, ARMS[name], prompt, out) for name in ARMS if name in needed}
     rows = []
     for arm in arms:
-        where = str(adapters[arm.adapter_of or arm.name].resolve()) if arm.trained else recipe.model
+        where = str(Path(training[arm.adapter_of or arm.name]["adapter"]).resolve()) if arm.trained else recipe.model
         logs = _evaluate(_arm_tasks(recipe, arm, prompt), _model_name(recipe, where), out / "logs" / arm.name, recipe)
         row: dict[str, Any] = {"arm": arm.name, "train_instruction": _instruction(setting, arm.train_instruction,
                                                                                   prompt) if arm.trained else None,
@@ -330,7 +331,7 @@ def run(recipe: Recipe, out: Path | str) -> dict[str, Any]:
         rows.append(row)
     results = {"setting": recipe.setting, "model": recipe.model, "prompt": prompt, "trait": module.TRAIT,
                "capability": module.CAPABILITY, "ranking": ranking, "rows": rows, "recipe": asdict(recipe),
-               "training": {name: json.loads((out / "arms" / name / "done.json").read_text()) for name in adapters}}
+               "training": training}
     _write_json(out / "results.json", results)
     atomic_write(out / "table.md", table(results) + "\n")
     return results
