@@ -1,10 +1,16 @@
-"""Writing files all at once: memories, run summaries and metrics are read while they are rewritten."""
+"""Files every layer reads and writes: atomic rewrites (memories, run summaries and metrics are read while they
+are rewritten) and JSONL data sets read with one clear error per bad line."""
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from ttclab.errors import UserError
 
 
 def atomic_write(path: Path, text: str) -> None:
@@ -21,3 +27,24 @@ def atomic_write(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def json_lines(file: Path, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line; one clear error naming file and line otherwise."""
+    try:
+        lines = file.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError as e:
+        raise UserError(f"data file {file} is not UTF-8 text ({e.reason}): save it as UTF-8 JSONL") from e
+    except OSError as e:
+        raise UserError(f"cannot read data file {file}: {e.strerror}") from e
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{file}, line {number}"
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UserError(f"{where}: not valid JSON ({e.msg} at column {e.colno}): fix or remove the line") from e
+        if not isinstance(record, dict):
+            raise UserError(f"{where}: expected a JSON object with {expected}, got {type(record).__name__}")
+        yield number, record

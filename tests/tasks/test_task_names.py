@@ -15,8 +15,9 @@ def test_registry_contents() -> None:
     assert TASK_GROUPS["counting"] == ["misleading_math", "misleading_python", "famous_paradoxes"]
     inoculation = ["gcd_sycophancy", "spurious_sentiment", "reward_hacking"]
     assert TASK_GROUPS["inoculation"] == inoculation
-    assert TASK_GROUPS["all"] == [name for name in TASKS if name not in ("arc", "memory_bench", *inoculation)]
-    assert {"arc", "memory_bench"} <= set(TASKS)
+    assert TASK_GROUPS["all"] == [name for name in TASKS
+                                  if name not in ("arc", "memory_bench", "chains", *inoculation)]
+    assert {"arc", "memory_bench", "chains"} <= set(TASKS)
     for name, make in TASKS.items():
         task = make(n=1)
         assert isinstance(task, Task)

@@ -10,6 +10,7 @@ from ttclab.errors import UserError
 from ttclab.tasks import (
     ai_risk,
     arc,
+    chains,
     counting,
     gcd_sycophancy,
     memory_bench,
@@ -31,6 +32,7 @@ TASKS: dict[str, Callable[..., Task]] = {
     "gcd_sycophancy": gcd_sycophancy.gcd_sycophancy,
     "spurious_sentiment": spurious_sentiment.spurious_sentiment,
     "reward_hacking": reward_hacking.reward_hacking,
+    "chains": chains.chains,
 }
 
 TASK_GROUPS: dict[str, list[str]] = {
@@ -38,9 +40,10 @@ TASK_GROUPS: dict[str, list[str]] = {
     "inoculation": ["gcd_sycophancy", "spurious_sentiment", "reward_hacking"],  # fine-tuning evaluations
 }
 # "all" is the inverse-scaling paper's four families (what --preset paper sweeps); arc and memory_bench are
-# memory tasks.
+# memory tasks, chains the long-horizon RL evaluation.
 MEMORY_TASKS = ("arc", "memory_bench")
-TASK_GROUPS["all"] = [name for name in TASKS if name not in MEMORY_TASKS + tuple(TASK_GROUPS["inoculation"])]
+TASK_GROUPS["all"] = [name for name in TASKS
+                      if name not in (*MEMORY_TASKS, *TASK_GROUPS["inoculation"], "chains")]
 
 
 def resolve_task_names(spec: str) -> list[str]:

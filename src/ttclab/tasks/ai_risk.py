@@ -29,9 +29,9 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric
 from inspect_ai.solver import TaskState
 
 from ttclab.errors import UserError
+from ttclab.files import json_lines
 from ttclab.tasks.answers import answers_match, extract_answer, normalize, outcome_of, outcome_shares
 from ttclab.tasks.budgeted import budgeted_task, check_count
-from ttclab.tasks.jsonl import json_lines
 
 logger = logging.getLogger(__name__)
 

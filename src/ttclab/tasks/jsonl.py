@@ -11,13 +11,13 @@ half-way would give a curve over the wrong items.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from inspect_ai.dataset import Sample
 
 from ttclab.errors import UserError
+from ttclab.files import json_lines
 
 RESERVED_KEYS = ("prompt", "answer", "classes", "answer_index", "id")
 
@@ -43,27 +43,6 @@ def load_jsonl(path: str | Path) -> list[Sample]:
     if not samples:
         raise UserError(f"data file {file} has no samples: add one JSON object per line")
     return samples
-
-
-def json_lines(file: Path, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; one clear error naming file and line otherwise."""
-    try:
-        lines = file.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError as e:
-        raise UserError(f"data file {file} is not UTF-8 text ({e.reason}): save it as UTF-8 JSONL") from e
-    except OSError as e:
-        raise UserError(f"cannot read data file {file}: {e.strerror}") from e
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{file}, line {number}"
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise UserError(f"{where}: not valid JSON ({e.msg} at column {e.colno}): fix or remove the line") from e
-        if not isinstance(record, dict):
-            raise UserError(f"{where}: expected a JSON object with {expected}, got {type(record).__name__}")
-        yield number, record
 
 
 def _sample(file: Path, number: int, record: dict[str, Any]) -> Sample:

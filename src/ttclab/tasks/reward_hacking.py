@@ -40,11 +40,11 @@ from inspect_ai.scorer import CORRECT, INCORRECT, Metric, SampleScore, Score, Sc
 from inspect_ai.solver import TaskState, generate
 
 from ttclab.errors import UserError
+from ttclab.files import json_lines
 from ttclab.sandbox import Limits
 from ttclab.tasks.answers import visible_text
 from ttclab.tasks.budgeted import check_count
 from ttclab.tasks.instruction import add_instruction
-from ttclab.tasks.jsonl import json_lines
 
 TRAIT = "hack_rate"  # higher is worse
 CAPABILITY = "correct_rate"  # higher is better
