@@ -237,6 +237,31 @@ def train_inoculation(
     typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}  logs: {out / 'logs'}")
 
 
+@train_app.command("horizon")
+@user_errors
+def train_horizon(
+    schedule: Annotated[str, typer.Option(help="curriculum (h = 1, 2, ..., H), or an equal-compute baseline: "
+                                          "short (only h = 1), uniform (a mix of 1..H), long (only h = H).")]
+    = "curriculum",
+    preset: Annotated[str, typer.Option(help="demo (the embedded model on a CPU) or gpu.")] = "demo",
+    model: Annotated[str | None, typer.Option(help="Model to train: local, an HF folder or hub id.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes it.")] = Path("runs/horizon"),
+    setting_arg: Annotated[list[str] | None, typer.Option("--set", "-O", help="key=value to override a setting "
+                                                          "(e.g. -O max_horizon=4 -O steps_per_stage=50).")]
+    = None,
+) -> None:
+    """GRPO on composed problems, stage by stage; accuracy per horizon after every stage."""
+    from ttclab.sweep import parse_pairs
+    from ttclab.training import horizon
+
+    overrides = parse_pairs(setting_arg or [], "--set") | {"schedule": schedule}
+    if model is not None:
+        overrides["model"] = model
+    results = horizon.run(horizon.preset(preset, **overrides), out)
+    typer.echo(horizon.table(results))
+    typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}")
+
+
 def recall_table(results: dict) -> str:
     rows = results["recall"]
     return (f"recall on {results['task']}: window only {rows['window_only']:.3f}, window + AHN {rows['ahn']:.3f}, "
