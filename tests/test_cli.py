@@ -85,3 +85,49 @@ def test_zebra_size_out_of_range_exits_2(tmp_path):
                                  "--log-dir", str(tmp_path / "logs")])
     assert result.exit_code == 2, result.output
     assert "9" in result.output and "3" in result.output and "8" in result.output
+
+
+def test_webscale_runs_from_the_command_line_and_counts_malformed_replies(tmp_path, monkeypatch):
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    from ttclab.data import webscale
+
+    def mock(settings):
+        assert (settings.model, settings.max_connections) == ("mockllm/model", 2)
+        reply = ModelOutput.from_content("mockllm/model", "I cannot tell.")
+        reply.usage = ModelUsage(input_tokens=9, output_tokens=3, total_tokens=12)  # no tokenizer download
+        return get_model("mockllm/model", custom_outputs=[reply] * 3)
+
+    monkeypatch.setattr(webscale, "_load_model", mock)
+    documents = tmp_path / "docs.jsonl"
+    documents.write_text("".join(json.dumps({"id": f"d{i}", "text": f"Fact number {i} about rivers."}) + "\n"
+                                 for i in range(3)))
+    out = tmp_path / "qa.jsonl"
+    args = ["data", "webscale", str(documents), str(out), "--model", "mockllm/model", "--max-connections", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    # a reply without JSON: every document fails at the filter, is logged, and the run still ends well
+    assert "3 documents (0 already done)" in result.output and "malformed filter 3" in result.output
+    assert out.read_text() == ""
+    assert len((tmp_path / "qa.jsonl.errors.jsonl").read_text().splitlines()) == 3
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "3 documents (3 already done)" in again.output
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["data", "webscale", "missing.jsonl", "out.jsonl"], "missing.jsonl does not exist"),
+    (["data", "webscale", "{docs}", "out.csv"], "must end in .jsonl or .parquet"),
+    (["data", "webscale", "{docs}", "out.jsonl", "--preset", "huge"], "unknown webscale preset 'huge'"),
+    (["data", "webscale", "{docs}", "out.jsonl", "-O", "ngrams=3"], "unknown webscale setting"),
+    (["data", "webscale", "{docs}", "out.jsonl", "--model", "nosuchmodel"], "unknown model 'nosuchmodel'"),
+    (["train", "horizon", "--schedule", "backwards"], "unknown schedule 'backwards'"),
+    (["train", "horizon", "-O", "horizon=3"], "unknown horizon setting"),
+    (["train", "horizon", "-O", "eval_horizons=0-3"], "horizon 0"),
+])
+def test_bad_data_and_horizon_input_exits_2(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs.jsonl").write_text(json.dumps({"text": "A fact."}) + "\n")
+    result = runner.invoke(app, [arg.format(docs=tmp_path / "docs.jsonl") for arg in args])
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "runs").exists()

@@ -237,6 +237,72 @@ def train_inoculation(
     typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}  logs: {out / 'logs'}")
 
 
+@train_app.command("horizon")
+@user_errors
+def train_horizon(
+    schedule: Annotated[str, typer.Option(help="curriculum (h = 1, 2, ..., H), an equal-compute baseline: "
+                                          "short (only h = 1), uniform (a mix of 1..H), long (only h = H), "
+                                          "or all (each of them, compared).")]
+    = "curriculum",
+    preset: Annotated[str, typer.Option(help="demo (the embedded model on a CPU) or gpu.")] = "demo",
+    model: Annotated[str | None, typer.Option(help="Model to train: local, an HF folder or hub id.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes it.")] = Path("runs/horizon"),
+    setting_arg: Annotated[list[str] | None, typer.Option("--set", "-O", help="key=value to override a setting "
+                                                          "(e.g. -O max_horizon=4 -O steps_per_stage=50).")]
+    = None,
+) -> None:
+    """GRPO on composed problems, stage by stage; accuracy per horizon after every stage."""
+    from ttclab.sweep import parse_pairs
+    from ttclab.training import horizon
+
+    overrides = parse_pairs(setting_arg or [], "--set")
+    if model is not None:
+        overrides["model"] = model
+    if schedule == "all":
+        typer.echo(horizon.compare(horizon.run_all(horizon.preset(preset, **overrides), out)))
+        typer.echo(f"per schedule: {out}/<schedule>/results.json  table: {out / 'table.md'}")
+        return
+    results = horizon.run(horizon.preset(preset, schedule=schedule, **overrides), out)
+    typer.echo(horizon.table(results))
+    typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}")
+
+
+data_app = typer.Typer(help="Data pipelines.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("webscale")
+@user_errors
+def data_webscale(
+    source: Annotated[str | None, typer.Argument(metavar="IN", help="Documents: .jsonl or .parquet with 'text' "
+                                                 "(and optional id, url), or a folder of .txt/.md files.")] = None,
+    out: Annotated[str | None, typer.Argument(metavar="OUT", help="Question-answer records: .jsonl or .parquet; "
+                                              "rerunning resumes it.")] = None,
+    preset: Annotated[str, typer.Option(help="default, demo (bundled documents, the embedded model) or gpu "
+                                        "(a served model, many connections).")] = "default",
+    model: Annotated[str | None, typer.Option(help="Model for every stage: local, an HF folder, or any Inspect "
+                                              "provider/model (vllm/..., openai/..., anthropic/...).")] = None,
+    max_connections: Annotated[int | None, typer.Option(help="Documents in flight (and model connections).")]
+    = None,
+    decontaminate: Annotated[list[str] | None, typer.Option(help="An evaluation set to remove overlapping "
+                                                            "questions against (.jsonl with 'question', or one "
+                                                            "item per line); repeatable.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N documents.")] = None,
+    setting_arg: Annotated[list[str] | None, typer.Option("--set", "-O", help="key=value to override a setting "
+                                                          "(e.g. -O max_tokens=1024 -O ngram=8).")] = None,
+) -> None:
+    """Webscale-RL: documents -> filter -> identify -> generate -> check -> verified QA records."""
+    from ttclab.data import webscale
+    from ttclab.sweep import parse_pairs
+
+    named = {"source": source, "out": out, "model": model, "max_connections": max_connections,
+             "decontaminate": decontaminate or None, "limit": limit}
+    settings = webscale.preset(preset, **parse_pairs(setting_arg or [], "--set") | named)
+    stats = webscale.run_pipeline(settings, progress=typer.echo)
+    typer.echo(stats.summary())
+    typer.echo(f"records: {settings.out}  failures: {webscale.side_file(Path(settings.out), 'errors.jsonl')}")
+
+
 def recall_table(results: dict) -> str:
     rows = results["recall"]
     return (f"recall on {results['task']}: window only {rows['window_only']:.3f}, window + AHN {rows['ahn']:.3f}, "

@@ -13,20 +13,26 @@ from typing import Any
 from ttclab.errors import UserError
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Replace `path` with `text` all at once: readers see the old file or the new one, never half of one."""
+def atomic_write(path: Path, content: str | bytes) -> None:
+    """Replace `path` with `content` (text as UTF-8) all at once: readers see the old file or the new one, never
+    half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(handle, "wb") as file:
+            file.write(content.encode("utf-8") if isinstance(content, str) else content)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: Path, value: Any) -> None:
+    """`value` as indented JSON, written atomically (run summaries are read while runs go on)."""
+    atomic_write(path, json.dumps(value, indent=2))
 
 
 def json_lines(file: Path, expected: str) -> Iterator[tuple[int, dict[str, Any]]]:

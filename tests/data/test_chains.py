@@ -141,3 +141,18 @@ def test_bad_horizons_are_named(bad: object) -> None:
 def test_bad_n_is_named() -> None:
     with pytest.raises(UserError, match="n 0"):
         generate_chains(0, 3, seed=0)
+
+
+@settings(max_examples=50, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10**6), ceiling=st.integers(min_value=10, max_value=40))
+def test_a_small_ceiling_bounds_every_step(seed: int, ceiling: int) -> None:
+    for chain in generate_chains(3, 6, seed, ceiling=ceiling):
+        assert recompute(chain) == chain.answer
+        assert chain.start < ceiling and all(1 <= step.answer <= ceiling for step in chain.atoms)
+        assert all(v <= max(ceiling, 12) for step in chain.atoms for _, v in step.quantities)
+
+
+@pytest.mark.parametrize("bad", [9, 10_000, 2.5, True])
+def test_bad_ceilings_are_named(bad: object) -> None:
+    with pytest.raises(UserError, match="ceiling"):
+        generate_chains(1, 2, seed=0, ceiling=bad)  # type: ignore[arg-type]

@@ -27,6 +27,8 @@ from ttclab.tasks.answers import OUTCOMES, Extraction, answer_scorer, answers_ma
         ("The answer is 2.5. That is all.", "2.5", "phrase"),
         ("**Final answer:** two", "two", "phrase"),
         ("Answer: 7\nsome notes", "7", "phrase"),
+        ("The answer to step 1 is 4.\nThe answer to step 3 is: 7.", "7", "phrase"),
+        ("So the answer to the last step is 12", "12", "phrase"),
         ("answer: 3\nActually, the final answer is 2", "2", "phrase"),
         ("2", "2", "bare"),
         ("  **Two.**  ", "Two", "bare"),

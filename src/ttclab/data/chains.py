@@ -5,8 +5,9 @@ names "the answer to step k-1" instead of its number (so the model must carry it
 scored. The horizon h is the number of atoms.
 
 Every atom is an exact integer operation (`OPS`) on an incoming value `x` and a few drawn quantities. The draws
-keep every intermediate result a whole number from 1 to `MAX_VALUE` (below 10,000): a family that cannot do so
-for the incoming x (no small divisor, an odd number to halve, a product too large) is skipped for that step.
+keep every intermediate result a whole number from 1 to a ceiling (`MAX_VALUE`, 9,999, unless a smaller one
+makes easy chains for a small model): a family that cannot do so for the incoming x (no small divisor, an odd
+number to halve, a product too large) is skipped for that step.
 The chain's answer is folded from the ops and the stored quantities, never read back from the text.
 
 Atoms come from the templated families above, from GSM8K problems with one number made a slot
@@ -27,6 +28,7 @@ from ttclab.errors import UserError
 MIN_HORIZON = 1
 MAX_HORIZON = 20
 MAX_VALUE = 9_999
+MIN_CEILING = 10
 START_RANGE = (2, 60)
 ATOM_SOURCES = ("templated", "gsm8k", "mixed")
 GSM8K_TRIES = 200
@@ -158,64 +160,64 @@ def _divisor(x: int, rng: random.Random) -> int | None:
     return rng.choice(divisors) if divisors else None
 
 
-def _draw_add(x: int, rng: random.Random) -> dict[str, int] | None:
-    a = _small(rng, min(50, MAX_VALUE - x))
+def _draw_add(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
+    a = _small(rng, min(50, top - x))
     return None if a is None else {"a": a}
 
 
-def _draw_sub(x: int, rng: random.Random) -> dict[str, int] | None:
+def _draw_sub(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
     a = _small(rng, min(50, x - 1))  # keep at least 1, so later steps never collapse to zero
     return None if a is None else {"a": a}
 
 
-def _draw_mul(high: int) -> Callable[[int, random.Random], dict[str, int] | None]:
-    def draw(x: int, rng: random.Random) -> dict[str, int] | None:
-        a = _small(rng, min(high, MAX_VALUE // x), low=2)
+def _draw_mul(high: int) -> Callable[[int, random.Random, int], dict[str, int] | None]:
+    def draw(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
+        a = _small(rng, min(high, top // x), low=2)
         return None if a is None else {"a": a}
 
     return draw
 
 
-def _draw_div(x: int, rng: random.Random) -> dict[str, int] | None:
+def _draw_div(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
     d = _divisor(x, rng)
     return None if d is None else {"a": d}
 
 
-def _draw_double(x: int, rng: random.Random) -> dict[str, int] | None:
-    return {} if 2 * x <= MAX_VALUE else None
+def _draw_double(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
+    return {} if 2 * x <= top else None
 
 
-def _draw_half(x: int, rng: random.Random) -> dict[str, int] | None:
+def _draw_half(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
     return {} if x % 2 == 0 and x >= 2 else None
 
 
-def _draw_rsub(x: int, rng: random.Random) -> dict[str, int] | None:
-    extra = _small(rng, min(50, MAX_VALUE - x))
+def _draw_rsub(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
+    extra = _small(rng, min(50, top - x))
     return None if extra is None else {"a": x + extra}
 
 
-def _draw_add_sub(x: int, rng: random.Random) -> dict[str, int] | None:
-    a = _small(rng, min(30, MAX_VALUE - x))
+def _draw_add_sub(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
+    a = _small(rng, min(30, top - x))
     if a is None:
         return None
     b = _small(rng, min(30, x + a - 1))
     return None if b is None else {"a": a, "b": b}
 
 
-def _draw_mul_add(x: int, rng: random.Random) -> dict[str, int] | None:
-    a = _small(rng, min(6, (MAX_VALUE - 1) // x), low=2)
+def _draw_mul_add(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
+    a = _small(rng, min(6, (top - 1) // x), low=2)
     if a is None:
         return None
-    b = _small(rng, min(9, MAX_VALUE - x * a))
+    b = _small(rng, min(9, top - x * a))
     return None if b is None else {"a": a, "b": b}
 
 
-def _draw_week(x: int, rng: random.Random) -> dict[str, int] | None:
-    return {"a": 7} if 7 * x <= MAX_VALUE else None
+def _draw_week(x: int, rng: random.Random, top: int) -> dict[str, int] | None:
+    return {"a": 7} if 7 * x <= top else None
 
 
-# How each family draws its other quantities for an incoming x; None when it cannot stay in range.
-DRAWS: dict[str, Callable[[int, random.Random], dict[str, int] | None]] = {
+# How each family draws its other quantities for an incoming x and ceiling; None when it cannot stay in range.
+DRAWS: dict[str, Callable[[int, random.Random, int], dict[str, int] | None]] = {
     "addition": _draw_add,
     "subtraction": _draw_sub,
     "multiplication": _draw_mul(5),
@@ -244,18 +246,18 @@ def _ref(k: int) -> str:
     return f"the answer to step {k - 1}"
 
 
-def _templated_step(k: int, x: int, rng: random.Random) -> Step:
+def _templated_step(k: int, x: int, rng: random.Random, top: int) -> Step:
     """Step k for incoming x: a random family among those that keep the result in range."""
     families = list(FAMILIES)
     rng.shuffle(families)
     for family in families:
-        others = DRAWS[family](x, rng)
+        others = DRAWS[family](x, rng, top)
         if others is None:
             continue
         atom = ATOMS[family]
         quantities = {"x": x, **others}
         answer = OPS[atom.op](**quantities)
-        if not 1 <= answer <= MAX_VALUE:  # the draws should prevent this; never let a bad step through
+        if not 1 <= answer <= top:  # the draws should prevent this; never let a bad step through
             continue
         name = rng.choice(_NAMES)
         if k == 1:
@@ -263,14 +265,14 @@ def _templated_step(k: int, x: int, rng: random.Random) -> Step:
         else:
             body = atom.linked.format(name=name, ref=_ref(k), **others)
         return Step(family, atom.op, f"Step {k}: {body}", tuple(quantities.items()), answer)
-    raise AssertionError(f"no family fits x={x}")  # addition or subtraction always fits 1..MAX_VALUE
+    raise AssertionError(f"no family fits x={x}")  # addition or subtraction always fits 1..top
 
 
-def _gsm8k_step(k: int, x: int, rng: random.Random, pool: tuple[ParamProblem, ...]) -> Step | None:
+def _gsm8k_step(k: int, x: int, rng: random.Random, top: int, pool: tuple[ParamProblem, ...]) -> Step | None:
     """Step k from a random GSM8K problem that stays whole and in range for x; None if none of the tries fit."""
     for _ in range(GSM8K_TRIES):
         problem = pool[rng.randrange(len(pool))]
-        answer = problem.solve(x, MAX_VALUE)
+        answer = problem.solve(x, top)
         if answer is None:
             continue
         if k == 1:
@@ -281,12 +283,18 @@ def _gsm8k_step(k: int, x: int, rng: random.Random, pool: tuple[ParamProblem, ..
     return None
 
 
-def _step(k: int, x: int, rng: random.Random, source: str, pool: tuple[ParamProblem, ...]) -> Step:
+def _step(k: int, x: int, rng: random.Random, top: int, source: str, pool: tuple[ParamProblem, ...]) -> Step:
     if source == "gsm8k" or (source == "mixed" and rng.random() < 0.5):
-        step = _gsm8k_step(k, x, rng, pool)
+        step = _gsm8k_step(k, x, rng, top, pool)
         if step is not None:
             return step
-    return _templated_step(k, x, rng)
+    return _templated_step(k, x, rng, top)
+
+
+def check_ceiling(ceiling: int) -> None:
+    """The largest value a step may reach: small ceilings make easy chains for small models."""
+    if isinstance(ceiling, bool) or not isinstance(ceiling, int) or not MIN_CEILING <= ceiling <= MAX_VALUE:
+        raise UserError(f"invalid chain ceiling {ceiling!r}: use a whole number from {MIN_CEILING} to {MAX_VALUE}")
 
 
 def check_source(source: str) -> None:
@@ -294,17 +302,19 @@ def check_source(source: str) -> None:
         raise UserError(f"unknown chain atoms {source!r}: use one of {', '.join(ATOM_SOURCES)}")
 
 
-def compose(h: int, rng: random.Random, source: str = "templated", gsm8k: str | None = None) -> Chain:
-    """A chain of h atoms: a random start for the first x, then each answer is the next x. `gsm8k` is the GSM8K
-    file for GSM8K atoms (default: the shared copy, else the hub)."""
+def compose(h: int, rng: random.Random, source: str = "templated", gsm8k: str | None = None,
+            ceiling: int = MAX_VALUE) -> Chain:
+    """A chain of h atoms: a random start for the first x, then each answer is the next x, every value from 1 to
+    `ceiling`. `gsm8k` is the GSM8K file for GSM8K atoms (default: the shared copy, else the hub)."""
     check_horizon(h)
     check_source(source)
+    check_ceiling(ceiling)
     pool = parametrised_problems(gsm8k) if source != "templated" else ()
-    start = rng.randint(*START_RANGE)
+    start = rng.randint(START_RANGE[0], min(START_RANGE[1], ceiling - 1))
     steps: list[Step] = []
     x = start
     for k in range(1, h + 1):
-        step = _step(k, x, rng, source, pool)
+        step = _step(k, x, rng, ceiling, source, pool)
         steps.append(step)
         x = step.answer
     return Chain(atoms=tuple(steps), start=start, answer=recompute_steps(start, steps), horizon=h)
@@ -336,13 +346,15 @@ def chain_prompt(chain: Chain) -> str:
             "Give only the final answer (the answer to the last step).")
 
 
-def generate_chains(n: int, horizon: int, seed: int, source: str = "templated",
-                    gsm8k: str | None = None) -> list[Chain]:
-    """n chains of one horizon, deterministic per (horizon, seed, source); the first k of n are those of n=k."""
+def generate_chains(n: int, horizon: int, seed: int, source: str = "templated", gsm8k: str | None = None,
+                    ceiling: int = MAX_VALUE) -> list[Chain]:
+    """n chains of one horizon, deterministic per (horizon, seed, source, ceiling); the first k of n are those of
+    n=k."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise UserError(f"invalid n {n!r}: use a whole number >= 1")
     check_horizon(horizon)
     check_source(source)
-    salt = "" if source == "templated" else f"-{source}"
+    check_ceiling(ceiling)
+    salt = ("" if source == "templated" else f"-{source}") + ("" if ceiling == MAX_VALUE else f"-{ceiling}")
     rng = random.Random(f"chains-{horizon}-{seed}{salt}")
-    return [compose(horizon, rng, source, gsm8k) for _ in range(n)]
+    return [compose(horizon, rng, source, gsm8k, ceiling) for _ in range(n)]

@@ -11,7 +11,8 @@ Extraction reads only the visible answer: text after the last `</think>` (and ne
 2. ``open_tag``: a last `<answer>` that was never closed (the model stopped or forgot): its first
    non-empty line, or only the first word if that line is long.
 3. ``boxed``: the last `\\boxed{X}` (braces may nest).
-4. ``phrase``: the last "final answer is X", "the answer is X", "answer: X" (emphasis allowed).
+4. ``phrase``: the last "final answer is X", "the answer is X", "answer: X" (emphasis allowed), also
+   "the answer to the last step is X" / "the answer to question 3: X" (chained questions).
 5. ``bare``: the whole visible text is already a short answer ("2", "**Two.**", "2 types").
 6. ``none``: nothing found.
 
@@ -87,7 +88,9 @@ _TAG = re.compile(r"<answer>(.*?)</answer>", re.IGNORECASE | re.DOTALL)
 _OPEN_TAG = re.compile(r"<answer>", re.IGNORECASE)
 _BOXED = re.compile(r"\\boxed\s*\{")
 _PHRASE = re.compile(
-    r"\b(?:final\s+answer|the\s+answer|answer)\b[*_\s]*(?:is\b|:|=)[*_\s:]*(?P<value>.+)",
+    r"\b(?:final\s+answer|the\s+answer|answer)\b"
+    r"(?:\s+to\s+(?:the\s+)?(?:(?:last|final)\s+)?(?:step|question|problem)(?:\s+\d+)?)?"  # "to step 3"
+    r"[*_\s]*(?:is\b|:|=)[*_\s:]*(?P<value>.+)",
     re.IGNORECASE,
 )
 # Where a phrase's value ends: a sentence stop (not a decimal point), a semicolon, or a comma + space.

@@ -17,8 +17,10 @@ from inspect_ai.dataset import Sample
 
 from ttclab.data.chains import (
     MAX_HORIZON,
+    MAX_VALUE,
     MIN_HORIZON,
     chain_prompt,
+    check_ceiling,
     check_horizon,
     check_source,
     generate_chains,
@@ -35,14 +37,14 @@ def parse_horizons(spec: str) -> tuple[int, ...]:
 
 
 def chains_samples(n: int, seed: int, horizons: tuple[int, ...], atoms: str = "templated",
-                   gsm8k: str | None = None) -> list[Sample]:
+                   gsm8k: str | None = None, ceiling: int = MAX_VALUE) -> list[Sample]:
     """n chained questions spread evenly over the horizons; target = the final answer only."""
     check_count("n", n)
     if not horizons:
         raise UserError(f"no chains horizons given: use horizons from {MIN_HORIZON} to {MAX_HORIZON}")
     for h in horizons:
         check_horizon(h)
-    per_horizon = {h: generate_chains(len(range(index, n, len(horizons))), h, seed, atoms, gsm8k)
+    per_horizon = {h: generate_chains(len(range(index, n, len(horizons))), h, seed, atoms, gsm8k, ceiling)
                    for index, h in enumerate(horizons) if index < n}
     samples = []
     for i in range(n):
@@ -72,6 +74,7 @@ def chains(
     horizons: str = DEFAULT_HORIZONS,
     atoms: str = "templated",
     gsm8k: str | None = None,
+    ceiling: int = MAX_VALUE,
     cautioned: bool = False,
     control: str | None = None,
     answer_tokens: int = 1024,
@@ -80,13 +83,15 @@ def chains(
     memory_file: str | None = None,
 ) -> Task:
     """Chained arithmetic word problems; only the last step's answer is scored. atoms: templated, gsm8k or
-    mixed; gsm8k: GSM8K's train.jsonl (default: the shared copy, else the hub)."""
+    mixed; gsm8k: GSM8K's train.jsonl (default: the shared copy, else the hub); ceiling: the largest value any
+    step may reach (a small one makes easy chains)."""
     horizon_list = parse_horizons(horizons)
     check_count("n", n)
     check_source(atoms)
+    check_ceiling(ceiling)
     return budgeted_task(
         "chains",
-        lambda: chains_samples(n, seed, horizon_list, atoms, gsm8k),
+        lambda: chains_samples(n, seed, horizon_list, atoms, gsm8k, ceiling),
         family="chains",
         scaling_column="horizon",
         budget=budget,

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
-from ttclab.files import atomic_write
+from ttclab.files import atomic_write, write_json
 from ttclab.tasks.budgeted import check_count
 from ttclab.tasks.instruction import add_instruction
-from ttclab.training.presets import preset_values
+from ttclab.training.presets import check_run_folder, preset_values
 from ttclab.training.sft import SFTSettings, chat_example, train_sft
 
 __all__ = ["ARMS", "PRESETS", "SETTINGS", "Arm", "Recipe", "Setting", "inoculate", "preset", "rank_prompts",
@@ -115,6 +115,7 @@ ARMS: dict[str, Arm] = {arm.name: arm for arm in (
     Arm("inoculation", trained=True, train_instruction="inoculation"),
     Arm("clean", trained=True, data="clean"),
 )}
+RERUN_FREE = frozenset({"arms", "progress"})  # a rerun may ask for other arms: each arm's result stands alone
 
 
 @dataclass(frozen=True)
@@ -252,28 +253,11 @@ def rank_prompts(recipe: Recipe, out: Path, candidates: tuple[str, ...] | None =
     base = trait[""]
     ranking = [{"instruction": text, "trait": trait[text], "elicitation": trait[text] - base} for text in candidates]
     ranking.sort(key=lambda row: -row["elicitation"] if not math.isnan(row["elicitation"]) else math.inf)
-    _write_json(out / "selection.json", {"trait": module.TRAIT, "without_instruction": base, "ranking": ranking})
+    write_json(out / "selection.json", {"trait": module.TRAIT, "without_instruction": base, "ranking": ranking})
     return ranking
 
 
 # ----- the run ------------------------------------------------------------------------------------------
-
-
-def _write_json(path: Path, value: Any) -> None:
-    atomic_write(path, json.dumps(value, indent=2))
-
-
-def _check_folder(out: Path, recipe: Recipe) -> None:
-    """A folder holds one experiment: rerunning resumes it; a different recipe there is refused."""
-    saved = out / "recipe.json"
-    mine = asdict(recipe)
-    if saved.exists():
-        theirs = json.loads(saved.read_text())
-        changed = sorted(key for key in mine if json.dumps(mine[key]) != json.dumps(theirs.get(key)))
-        if changed and set(changed) - {"arms", "progress"}:
-            raise UserError(f"{out} holds a run with other settings ({', '.join(changed)}): use another --out, "
-                            "or delete it to start again")
-    _write_json(saved, mine)
 
 
 def _train(recipe: Recipe, arm: Arm, prompt: str, out: Path) -> dict[str, Any]:
@@ -288,7 +272,7 @@ def _train(recipe: Recipe, arm: Arm, prompt: str, out: Path) -> dict[str, Any]:
     examples = inoculate(pairs, _instruction(setting, arm.train_instruction, prompt))
     result = train_sft(recipe.model, examples, folder, recipe.sft())
     record = {key: result[key] for key in ("adapter", "steps", "log")}
-    _write_json(done, record)
+    write_json(done, record)
     return record
 
 
@@ -307,7 +291,7 @@ def run(recipe: Recipe, out: Path | str) -> dict[str, Any]:
     out = Path(out)
     setting = SETTINGS[recipe.setting]
     module = setting.tasks()
-    _check_folder(out, recipe)
+    check_run_folder(out, asdict(recipe), free=RERUN_FREE)
     own = (recipe.prompt,) if recipe.prompt not in (None, "auto") else ()
     ranking = rank_prompts(recipe, out, own + setting.candidates) if recipe.select_n else None
     prompt = recipe.prompt or setting.inoculation
@@ -332,7 +316,7 @@ def run(recipe: Recipe, out: Path | str) -> dict[str, Any]:
     results = {"setting": recipe.setting, "model": recipe.model, "prompt": prompt, "trait": module.TRAIT,
                "capability": module.CAPABILITY, "ranking": ranking, "rows": rows, "recipe": asdict(recipe),
                "training": training}
-    _write_json(out / "results.json", results)
+    write_json(out / "results.json", results)
     atomic_write(out / "table.md", table(results) + "\n")
     return results
 

@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import asdict
 from types import SimpleNamespace
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from ttclab.errors import UserError
 from ttclab.training import inoculation
 from ttclab.training.inoculation import ARMS, SETTINGS, inoculate, preset, rank_prompts, table
+from ttclab.training.presets import check_run_folder
 
 PROMPT = SETTINGS["gcd"].inoculation
 
@@ -64,10 +66,10 @@ def test_bad_recipes_are_refused_with_the_input_named(tmp_path):
     assert preset("demo", arms="neutral,inoculation").arms == ("neutral", "inoculation")
     assert preset("demo").setting == "sentiment" and preset("demo", setting="code").setting == "code"
     assert preset("gpu", setting="code").sft().lr == 2e-5  # the paper's settings where the preset gives none
-    inoculation._check_folder(tmp_path, preset("demo"))
-    inoculation._check_folder(tmp_path, preset("demo", arms="neutral"))  # fewer arms: the same experiment
+    check_run_folder(tmp_path, asdict(preset("demo")), inoculation.RERUN_FREE)
+    check_run_folder(tmp_path, asdict(preset("demo", arms="neutral")), inoculation.RERUN_FREE)  # same experiment
     with pytest.raises(UserError, match="train_n"):
-        inoculation._check_folder(tmp_path, preset("demo", train_n=10))
+        check_run_folder(tmp_path, asdict(preset("demo", train_n=10)), inoculation.RERUN_FREE)
 
 
 def _log(instruction: str, trait: float):
