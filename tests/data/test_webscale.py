@@ -470,3 +470,17 @@ def test_grpo_dataset_rows(tmp_path: Path) -> None:
     assert webscale_reward(["<answer>1953</answer>"], [first["answer"]]) == [1.0]
     with pytest.raises(UserError, match="does not exist"):
         grpo_dataset(tmp_path / "none.jsonl")
+
+
+@pytest.mark.model
+def test_the_grpo_runner_trains_on_the_pipeline_output(tmp_path: Path) -> None:
+    from ttclab.training.grpo import GRPOSettings, train_grpo
+
+    out = tmp_path / "pairs.jsonl"
+    run_pipeline(settings(write_input(tmp_path), out), model=Script(REPLIES).model(), progress=None)
+    settings_ = GRPOSettings(num_generations=2, batch_size=2, max_steps=2, max_completion_length=8, save_steps=10,
+                             progress=False)
+    result = train_grpo("local", grpo_dataset(out), [webscale_reward], tmp_path / "grpo", settings_)
+    assert result["steps"] == 2 and (tmp_path / "grpo" / "adapter" / "adapter_config.json").exists()
+    rows = [json.loads(line) for line in (tmp_path / "grpo" / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(0.0 <= row["rewards/webscale_reward/mean"] <= 1.0 for row in rows)

@@ -12,7 +12,8 @@ Extraction reads only the visible answer: text after the last `</think>` (and ne
    non-empty line, or only the first word if that line is long.
 3. ``boxed``: the last `\\boxed{X}` (braces may nest).
 4. ``phrase``: the last "final answer is X", "the answer is X", "answer: X" (emphasis allowed), also
-   "the answer to the last step is X" / "the answer to question 3: X" (chained questions).
+   "the answer to the last step is X" / "the answer to question 3: X" (chained questions); a value worked out
+   as arithmetic ("the answer is 19 - 17 = 2") gives what follows the last "=".
 5. ``bare``: the whole visible text is already a short answer ("2", "**Two.**", "2 types").
 6. ``none``: nothing found.
 
@@ -93,6 +94,8 @@ _PHRASE = re.compile(
     r"[*_\s]*(?:is\b|:|=)[*_\s:]*(?P<value>.+)",
     re.IGNORECASE,
 )
+# A phrase's value that is arithmetic worked out: "19 - 17 = 2 shells", "3 x 4 = 12".
+_WORKED = re.compile(r"^[\s\d.,+\-*/x×÷()]+=\s*[-+]?\d")
 # Where a phrase's value ends: a sentence stop (not a decimal point), a semicolon, or a comma + space.
 _VALUE_END = re.compile(r"[.!?;](?=\s|$)|,\s")
 _EMPHASIS = re.compile(r"[*_`~]+")
@@ -188,6 +191,8 @@ def _from_phrase(text: str) -> str | None:
             end = _VALUE_END.search(value)
             if end:
                 value = value[: end.start()]
+            if _WORKED.match(value):  # "the answer is 19 - 17 = 2": what the working comes to
+                value = value.rsplit("=", 1)[1]
             value = _EMPHASIS.sub("", value).strip().strip(_QUOTES).strip()
             if value:
                 return value

@@ -80,8 +80,8 @@ class Recipe:
 PRESETS: dict[str, dict[str, Any]] = {
     # the embedded SmolLM2-135M on 2 CPU cores: templated atoms, h up to 3, a few dozen steps per stage
     # (values up to 20, so that SmolLM2-135M is right now and then and groups carry some advantage)
-    "demo": {"ceiling": 20, "steps_per_stage": 24, "prompts_per_stage": 48, "eval_n": 60, "eval_horizons": "1-4",
-             "max_completion_length": 32, "answer_tokens": 32, "lr": 1e-4},
+    "demo": {"ceiling": 20, "steps_per_stage": 24, "prompts_per_stage": 24, "num_generations": 8, "eval_n": 60,
+             "eval_horizons": "1-4", "max_completion_length": 32, "answer_tokens": 32, "lr": 1e-4},
     # a start for GPUs (docs/horizon.md): h up to 5 as in the paper, unseen horizons up to 8
     "gpu": {"model": "Qwen/Qwen2.5-3B-Instruct", "max_horizon": 5, "steps_per_stage": 200,
             "prompts_per_stage": 2000, "eval_n": 400, "eval_horizons": "1-8", "atoms": "mixed", "num_generations": 8,
