@@ -123,6 +123,9 @@ def test_webscale_runs_from_the_command_line_and_counts_malformed_replies(tmp_pa
     (["train", "horizon", "--schedule", "backwards"], "unknown schedule 'backwards'"),
     (["train", "horizon", "-O", "horizon=3"], "unknown horizon setting"),
     (["train", "horizon", "-O", "eval_horizons=0-3"], "horizon 0"),
+    (["train", "arena", "--arena", "tv"], "unknown arena 'tv'"),
+    (["train", "arena", "--method", "ppo"], "unknown arena method 'ppo'"),
+    (["train", "arena", "-O", "personas=missing.jsonl"], "missing.jsonl"),
 ])
 def test_bad_data_and_horizon_input_exits_2(args, message, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

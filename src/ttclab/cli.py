@@ -267,6 +267,33 @@ def train_horizon(
     typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}")
 
 
+@train_app.command("arena")
+@user_errors
+def train_arena(
+    arena: Annotated[str, typer.Option(help="sales (product -> pitch), elections (candidate -> speech) or social "
+                                       "(news article -> post).")] = "sales",
+    method: Annotated[str, typer.Option(help="rft (fine-tune on the audience's winners) or tfb (winners plus "
+                                        "predicting each audience member's reaction).")] = "rft",
+    preset: Annotated[str, typer.Option(help="demo (the embedded model, the programmatic audience) or paper.")]
+    = "demo",
+    model: Annotated[str | None, typer.Option(help="The agent to train: local, an HF folder or hub id.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes it.")] = Path("runs/arena"),
+    setting_arg: Annotated[list[str] | None, typer.Option("--set", "-O", help="key=value to override a setting "
+                                                          "(e.g. -O audience=openai/gpt-4o-mini -O judge=...).")]
+    = None,
+) -> None:
+    """Generate -> vote -> build data -> train -> evaluate: the win rate against the base next to each probe."""
+    from ttclab.sweep import parse_pairs
+    from ttclab.training.arena import recipe as arena_recipe
+
+    overrides = parse_pairs(setting_arg or [], "--set") | {"arena": arena, "method": method}
+    if model is not None:
+        overrides["model"] = model
+    results = arena_recipe.run(arena_recipe.preset(preset, **overrides), out)
+    typer.echo(arena_recipe.table(results))
+    typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}")
+
+
 data_app = typer.Typer(help="Data pipelines.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
