@@ -54,3 +54,23 @@ def json_lines(file: Path, expected: str) -> Iterator[tuple[int, dict[str, Any]]
         if not isinstance(record, dict):
             raise UserError(f"{where}: expected a JSON object with {expected}, got {type(record).__name__}")
         yield number, record
+
+
+def hub_dataset_file(repo: str, filename: str, cache_dir: str | Path, way_out: str) -> Path:
+    """`filename` of the hub data set `repo`, downloaded once into `cache_dir`; a failed download is one
+    message ending in `way_out` (what to pass instead)."""
+    cached = Path(cache_dir) / filename
+    if cached.is_file():
+        return cached
+    import huggingface_hub
+
+    try:
+        path = huggingface_hub.hf_hub_download(
+            repo_id=repo, filename=filename, repo_type="dataset", local_dir=str(cache_dir)
+        )
+    except Exception as e:  # any failure (offline, HTTP, disk) is one message with the way out
+        raise UserError(
+            f"could not download {filename} from the hub data set {repo} ({type(e).__name__}: {e}): "
+            f"check the network, or {way_out}"
+        ) from e
+    return Path(path)

@@ -240,22 +240,28 @@ def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[An
     return tasks
 
 
-def build_models(config: SweepConfig) -> list[Any]:
-    """Inspect models for the names given; one that cannot be loaded is a user error, before anything runs."""
+def load_model(name: str, **args: Any) -> Any:
+    """The Inspect model for a name `model_name` accepts; one that cannot be loaded (a missing API key or client
+    package) is a user error in one line."""
     from inspect_ai.model import get_model
 
+    name = model_name(name)
+    try:
+        return get_model(name, **args)
+    except UserError:
+        raise
+    except Exception as error:
+        raise UserError(f"cannot load model {name!r}: {error}") from None
+
+
+def build_models(config: SweepConfig) -> list[Any]:
+    """Inspect models for the names given; one that cannot be loaded is a user error, before anything runs."""
     if not config.models:
         raise UserError("no models given: pass --models, e.g. local or anthropic/claude-sonnet-4-5")
     models = []
     for raw in config.models:
         name = model_name(raw)
-        args = config.model_args if name.startswith(f"{LOCAL_PROVIDER}/") else {}
-        try:
-            models.append(get_model(name, **args))
-        except UserError:
-            raise
-        except Exception as error:  # a missing API key or client package, reported in one line
-            raise UserError(f"cannot load model {name!r}: {error}") from None
+        models.append(load_model(name, **(config.model_args if name.startswith(f"{LOCAL_PROVIDER}/") else {})))
     return models
 
 

@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ttclab.errors import UserError
-from ttclab.files import json_lines
+from ttclab.files import hub_dataset_file, json_lines
 
 HUB_REPO = "openai/gsm8k"
 HUB_FILES = {"train": "main/train-00000-of-00001.parquet", "test": "main/test-00000-of-00001.parquet"}
@@ -169,21 +169,7 @@ def fetch_split(split: str, cache_dir: str | Path) -> Path:
     """The split's Parquet file from the hub data set, downloaded once into `cache_dir`."""
     if split not in HUB_FILES:
         raise UserError(f"unknown GSM8K split {split!r}: use one of {', '.join(HUB_FILES)}")
-    cached = Path(cache_dir) / HUB_FILES[split]
-    if cached.is_file():
-        return cached
-    import huggingface_hub
-
-    try:
-        path = huggingface_hub.hf_hub_download(
-            repo_id=HUB_REPO, filename=HUB_FILES[split], repo_type="dataset", local_dir=str(cache_dir)
-        )
-    except Exception as e:  # offline, HTTP or disk: one message with the way out
-        raise UserError(
-            f"could not download GSM8K {split} from the hub data set {HUB_REPO} ({type(e).__name__}: {e}): "
-            "check the network, or pass the path of GSM8K's train.jsonl"
-        ) from e
-    return Path(path)
+    return hub_dataset_file(HUB_REPO, HUB_FILES[split], cache_dir, "pass the path of GSM8K's train.jsonl")
 
 
 def read_problems(path: str | Path) -> list[tuple[str, str, str]]:

@@ -790,17 +790,13 @@ def _model_name(model: str) -> str:
 
 
 def _load_model(settings: WebscaleSettings) -> Any:
-    from inspect_ai.model import GenerateConfig, get_model
+    from inspect_ai.model import GenerateConfig
 
-    name = _model_name(settings.model)
+    from ttclab.sweep import load_model
+
     config = GenerateConfig(max_connections=settings.max_connections, max_tokens=settings.max_tokens,
                             temperature=settings.temperature)
-    try:
-        return get_model(name, config=config, **settings.model_args)
-    except UserError:
-        raise
-    except Exception as error:
-        raise UserError(f"cannot load model {name!r}: {error}") from None
+    return load_model(settings.model, config=config, **settings.model_args)
 
 
 async def run_pipeline_async(settings: WebscaleSettings, model: Any = None,

@@ -29,7 +29,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric
 from inspect_ai.solver import TaskState
 
 from ttclab.errors import UserError
-from ttclab.files import json_lines
+from ttclab.files import hub_dataset_file, json_lines
 from ttclab.tasks.answers import answers_match, extract_answer, normalize, outcome_of, outcome_shares
 from ttclab.tasks.budgeted import budgeted_task, check_count
 
@@ -275,22 +275,8 @@ def fetch_subset(subset: str, cache_dir: str | Path) -> Path:
     """The subset's JSONL from the public hub data set, downloaded once into `cache_dir`."""
     if subset not in SUBSETS:
         raise UserError(f"unknown ai_risk subset {subset!r}: use one of {', '.join(SUBSETS)}")
-    filename = f"{HUB_FOLDER}/{subset}.jsonl"
-    cached = Path(cache_dir) / filename
-    if cached.is_file():
-        return cached
-    import huggingface_hub
-
-    try:
-        path = huggingface_hub.hf_hub_download(
-            repo_id=HUB_REPO, filename=filename, repo_type="dataset", local_dir=str(cache_dir)
-        )
-    except Exception as e:  # any failure (offline, HTTP, disk) is one message with the way out
-        raise UserError(
-            f"could not download {filename} from the hub data set {HUB_REPO} ({type(e).__name__}: {e}): "
-            f"check the network, or pass data=<folder with {subset}.jsonl>"
-        ) from e
-    return Path(path)
+    return hub_dataset_file(HUB_REPO, f"{HUB_FOLDER}/{subset}.jsonl", cache_dir,
+                            f"pass data=<folder with {subset}.jsonl>")
 
 
 def load_ai_risk(

@@ -215,15 +215,11 @@ def _model_name(recipe: Recipe, where: str) -> str:
 def _evaluate(tasks: list[Any], model: str, log_dir: Path, recipe: Recipe) -> list[Any]:
     """One resumable eval_set: rerunning finishes only the samples not yet logged."""
     from inspect_ai import eval_set
-    from inspect_ai.model import get_model
+
+    from ttclab.sweep import load_model
 
     args = {"batch_size": recipe.batch, "device": recipe.device} if recipe.provider == "ttclab" else {}
-    try:
-        handle = get_model(model, **args)
-    except UserError:
-        raise
-    except Exception as error:
-        raise UserError(f"cannot load model {model!r}: {error}") from None
+    handle = load_model(model, **args)
     success, logs = eval_set(tasks, model=handle, log_dir=str(log_dir), max_tasks=len(tasks),
                              max_samples=recipe.batch * 2, retry_attempts=1, log_buffer=1, fail_on_error=False,
                              display="rich" if recipe.progress else "none")

@@ -26,6 +26,7 @@ from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write, json_lines, write_json
+from ttclab.sweep import load_model
 from ttclab.training.arena import anchors as anchors_module
 from ttclab.training.arena import audience as audience_module
 from ttclab.training.arena import probes as probes_module
@@ -122,26 +123,13 @@ def make_audience(recipe: Recipe) -> Any:
         personas = audience_module.load_personas(recipe.personas)
     if recipe.audience == "programmatic":
         return audience_module.ProgrammaticAudience(personas, recipe.seed)
-    return audience_module.ModelAudience(personas, _inspect_model(recipe.audience))
-
-
-def _inspect_model(name: str, **args: Any) -> Any:
-    from inspect_ai.model import get_model
-
-    from ttclab.sweep import model_name
-
-    try:
-        return get_model(model_name(name), **args)
-    except UserError:
-        raise
-    except Exception as error:
-        raise UserError(f"cannot load model {name!r}: {error}") from None
+    return audience_module.ModelAudience(personas, load_model(recipe.audience))
 
 
 def _agent(recipe: Recipe, where: str) -> Any:
     """The agent (base model or a trained adapter folder) as an Inspect model."""
     args = {"batch_size": recipe.batch, "device": recipe.device} if recipe.provider == "ttclab" else {}
-    return _inspect_model(f"{recipe.provider}/{where}", **args)
+    return load_model(f"{recipe.provider}/{where}", **args)
 
 
 async def _generate(model: Any, prompts: list[str], recipe: Recipe, seed: int) -> list[str]:
@@ -232,13 +220,11 @@ def probe_changes(rows: list[dict[str, Any]], n_boot: int, seed: int) -> dict[st
                 by_anchor.setdefault(row["anchor"], {})[row["model"]] = row["flagged"]
         pairs = [(v["base"], v["trained"]) for v in by_anchor.values()
                  if v.get("base") is not None and v.get("trained") is not None]
-        base = [float(b) for b, _ in pairs]
-        trained = [float(t) for _, t in pairs]
-        delta = paired_interval([t - b for b, t in zip(base, trained, strict=True)], n_boot, seed)
-        changes[probe] = {"base": paired_interval(base, n_boot, seed)[0],
-                          "trained": paired_interval(trained, n_boot, seed)[0],
-                          "change": delta[0], "low": delta[1], "high": delta[2], "judged": len(pairs),
-                          "invalid": len(by_anchor) - len(pairs)}
+        base = sum(float(b) for b, _ in pairs) / len(pairs) if pairs else float("nan")
+        trained = sum(float(t) for _, t in pairs) / len(pairs) if pairs else float("nan")
+        delta = paired_interval([float(t) - float(b) for b, t in pairs], n_boot, seed)
+        changes[probe] = {"base": base, "trained": trained, "change": delta[0], "low": delta[1], "high": delta[2],
+                          "judged": len(pairs), "invalid": len(by_anchor) - len(pairs)}
     return changes
 
 
@@ -274,7 +260,7 @@ async def _run(recipe: Recipe, out: Path) -> dict[str, Any]:
     train, held_out = anchor_sets(recipe)  # every input checked before the folder is claimed
     audience = make_audience(recipe)
     personas = {persona.name: persona for persona in audience.personas}
-    judge = _inspect_model(recipe.judge) if recipe.judge else None
+    judge = load_model(recipe.judge) if recipe.judge else None
     check_run_folder(out, asdict(recipe))
     agents: dict[str, Any] = {}
 
