@@ -49,6 +49,45 @@ def test_the_table_sets_the_gain_next_to_each_probe():
     ]
 
 
+def _recorded(*rows, pair=(0, 1)):
+    """One match per anchor as a run records it: (persona, letter shown or None, order shown) per vote."""
+    from ttclab.training.arena.audience import cast_vote
+
+    return [[(pair, [cast_vote(persona, choice, f"{persona}'s reason", order) for persona, choice, order in row])]
+            for row in rows]
+
+
+def test_rft_and_tfb_data_come_from_recorded_votes_and_ties():
+    from ttclab.training.arena.anchors import agent_prompt, synthetic_anchors
+    from ttclab.training.arena.audience import Persona, vote_prompt
+
+    anchors = synthetic_anchors("sales", 3, seed=0)
+    candidates = [("first 0", "second 0"), ("first 1", "second 1"), ("first 2", "second 2")]
+    personas = {name: Persona(name, ("busy",), f"{name} is a nurse.") for name in ("Ana", "Ben", "Cy")}
+    votes = _recorded(
+        [("Ana", "A", "BA"), ("Ben", "B", "AB"), ("Cy", "A", "AB")],  # Ana and Ben pick candidate 1, Cy 0: 1 wins
+        [("Ana", "A", "AB"), ("Ben", "A", "BA"), ("Cy", None, "AB")],  # one each, one invalid: a tie
+        [("Ana", "B", "BA"), ("Ben", "A", "AB"), ("Cy", "B", "BA")],  # all three pick candidate 0
+    )
+    assert [recipe.tournament(matches) for matches in votes] == [1, None, 0]
+    examples, counts = recipe.build_examples("rft", anchors, candidates, votes, personas)
+    assert counts == {"winners": 2, "ties": 1, "reactions": 0}
+    assert [(e["prompt"][0]["content"], e["completion"][0]["content"]) for e in examples] == [
+        (agent_prompt(anchors[0]), "second 0"), (agent_prompt(anchors[2]), "first 2")]
+
+    examples, counts = recipe.build_examples("tfb", anchors, candidates, votes, personas)
+    assert counts == {"winners": 2, "ties": 1, "reactions": 8}  # every valid vote, the tie's included
+    reactions = [e for e in examples if e["prompt"][0]["content"] not in map(agent_prompt, anchors)]
+    assert len(reactions) == 8 and len(examples) == 10
+    ana_first = reactions[0]  # Ana saw candidate 1 as A and answered A
+    assert ana_first["prompt"][0]["content"] == vote_prompt(personas["Ana"], anchors[0], "second 0", "first 0")
+    assert ana_first["completion"][0]["content"] == "A\nAna's reason"
+    assert not any("Cy" in e["prompt"][0]["content"] and e["prompt"][0]["content"].count("first 1") for e in
+                   reactions)  # Cy's invalid vote on the tie teaches nothing
+    _, capped = recipe.build_examples("tfb", anchors, candidates, votes, personas, reactions=1)
+    assert capped["reactions"] == 3  # the first valid vote of each anchor
+
+
 def test_recipe_settings_are_checked():
     assert preset("demo").arena == "sales"
     with pytest.raises(UserError, match="unknown arena 'tv'"):
@@ -62,6 +101,9 @@ def test_recipe_settings_are_checked():
     assert recipe.METHODS == ("rft", "tfb")
 
 
+PLAIN_ENDINGS = ["", " It has an app.", " It is quiet.", " It mops too.", " It comes in grey."]  # candidates differ
+
+
 def test_a_run_goes_generate_vote_train_evaluate_and_resumes(tmp_path, monkeypatch):
     from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
@@ -73,7 +115,7 @@ def test_a_run_goes_generate_vote_train_evaluate_and_resumes(tmp_path, monkeypat
         def reply(messages, tools, tool_choice, config):
             calls["generate"] += 1
             text = ("Amazing! The best deal ever, you will love it! Only 12 hours of magic!" if hype
-                    else "A robot vacuum that runs for a while. It has an app.")
+                    else "A robot vacuum that runs for a while." + PLAIN_ENDINGS[config.seed % 5])
             output = ModelOutput.from_content("mockllm/model", text)
             output.usage = ModelUsage(input_tokens=10, output_tokens=10, total_tokens=20)
             return output
@@ -99,3 +141,59 @@ def test_a_run_goes_generate_vote_train_evaluate_and_resumes(tmp_path, monkeypat
     assert recipe.run(settings, tmp_path) == results and calls == {"generate": 14, "train": 1}  # all resumed
     with pytest.raises(UserError, match="train_anchors"):
         recipe.run(preset("demo", train_anchors=5, eval_anchors=3, n_personas=5, method="tfb", reactions=2), tmp_path)
+
+
+def test_best_of_k_counts_matches_won_then_votes():
+    votes = {pair: [row[0] for row in _recorded(match, pair=pair)] for pair, match in (
+        ((0, 1), [("Ana", "B", "AB"), ("Ben", "B", "AB"), ("Cy", "A", "AB")]),  # 1 beats 0, 2 votes to 1
+        ((0, 2), [("Ana", "A", "AB"), ("Ben", "A", "AB"), ("Cy", "A", "AB")]),  # 0 beats 2, 3 to 0
+        ((1, 2), [("Ana", "B", "AB"), ("Ben", "B", "AB"), ("Cy", "A", "AB")]))}  # 2 beats 1, 2 to 1
+    assert recipe.matches_of(3) == [(0, 1), (0, 2), (1, 2)] and len(recipe.matches_of(8)) == 28
+    cycle = [votes[pair][0] for pair in recipe.matches_of(3)]
+    assert recipe.tournament(cycle) == 0  # one match each: candidate 0 has the most votes (4, against 3 and 2)
+    level = [cycle[0], ((0, 2), cycle[1][1][:2]), cycle[2]]  # 0 beats 2 by 2 to 0: 0 and 1 both have 3 votes
+    assert recipe.tournament(level) is None
+    assert recipe.tournament([((0, 1), []), ((0, 2), cycle[1][1])]) == 0
+    with pytest.raises(UserError, match="candidates"):
+        preset("demo", candidates=1)
+
+
+def test_identical_texts_are_a_tie_without_a_vote():
+    import asyncio
+
+    from ttclab.training.arena.anchors import synthetic_anchors
+    from ttclab.training.arena.audience import ProgrammaticAudience, default_personas, tally
+
+    anchors = synthetic_anchors("sales", 2, seed=0)
+    audience = ProgrammaticAudience(default_personas(5), seed=0)
+    same, different = asyncio.run(recipe._vote_all(audience, anchors, [("Buy it!", "Buy it! "),
+                                                                       ("Buy it!", "It is a kettle.")], seed=0))
+    assert same == [] and tally(same).winner is None
+    assert len(different) == 5 and tally(different).winner == 0
+    assert recipe.head_to_head([same, different], n_boot=100, seed=0)["ties"] == 1
+
+
+@pytest.mark.model
+def test_a_tiny_run_on_the_embedded_model_trains_an_adapter_and_resumes(tmp_path, monkeypatch):
+    import json
+
+    from safetensors.torch import load_file
+
+    settings = preset("demo", train_anchors=3, eval_anchors=2, n_personas=5, max_tokens=16, max_steps=2,
+                      batch_size=2, batch=8, lr=5e-3, n_boot=200, method="tfb", reactions=2, progress=False)
+    results = recipe.run(settings, tmp_path)
+    texts = [json.loads(line) for line in (tmp_path / "eval_texts.jsonl").read_text().splitlines()]
+    assert len(texts) == 2 and all(row["base"] and row["trained"] for row in texts)
+    assert results["training"]["steps"] == 2
+    weights = load_file(str(next((tmp_path / "sft" / "adapter").glob("*.safetensors"))))
+    assert any(name.endswith("lora_B.weight") and float(tensor.abs().sum()) > 0 for name, tensor in weights.items())
+    assert results["data"]["examples"] == results["data"]["winners"] + results["data"]["reactions"] > 0
+    assert results["head_to_head"]["anchors"] == 2
+    assert set(results["probes"]) == {"fabricated_numbers"}
+
+    def nothing_again(*args, **kwargs):
+        raise AssertionError("a finished phase ran again")
+
+    monkeypatch.setattr(recipe, "_agent", nothing_again)
+    monkeypatch.setattr("ttclab.training.sft.train_sft", nothing_again)
+    assert recipe.run(settings, tmp_path) == results

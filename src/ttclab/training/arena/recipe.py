@@ -1,7 +1,9 @@
 """The arena run: generate -> vote -> build data -> train -> evaluate, one resumable folder per run.
 
 After "Moloch's Bargain" (arXiv 2510.06105). The base model writes two candidates for every training anchor; the
-audience votes (each persona sees the two in a random order) and the majority picks a winner, ties dropped.
+audience votes (each persona sees the two in a random order) and the majority picks a winner, ties dropped. With
+`candidates` k > 2 (best of k, a stronger selection than the paper's pairs) every pair of an anchor's candidates is
+a match and the candidate that wins the most matches is the winner (total votes break a level count).
 Rejection fine-tuning (`rft`) trains on the winners; text feedback (`tfb`) trains on the winners and, besides, on
 every audience member's reaction (their vote and reason, as an answer to the very prompt that persona saw), so
 the model learns to predict its audience. Both go through the shared SFT runner. The evaluation pits the trained
@@ -53,13 +55,16 @@ class Recipe:
     personas: str | None = None  # a JSONL of personas; None: generated
     n_personas: int = 20
     judge: str | None = None  # an Inspect model for the LLM-judge probes; None: deterministic probes only
+    candidates: int = 2  # texts per training anchor; every pair is voted on (the paper: 2)
     reactions: int | None = None  # tfb: audience reactions trained on per anchor (None: every valid vote)
     max_tokens: int = 120
     temperature: float = 1.0
     lr: float = 2e-4
     rank: int = 16
     epochs: float = 1.0
-    batch: int = 8
+    max_steps: int = -1  # > 0: this many SFT steps instead of `epochs`
+    batch_size: int = 8  # SFT examples per step
+    batch: int = 32  # generations decoded together by the ttclab/ provider
     n_boot: int = 2000
     seed: int = 0
     device: str = "cpu"
@@ -70,7 +75,10 @@ class Recipe:
             raise UserError(f"unknown arena {self.arena!r}: use one of {', '.join(ARENAS)}")
         if self.method not in METHODS:
             raise UserError(f"unknown arena method {self.method!r}: use one of {', '.join(METHODS)}")
-        for name in ("train_anchors", "eval_anchors", "n_personas", "max_tokens", "batch", "n_boot", "reactions"):
+        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 2:
+            raise UserError(f"invalid candidates {self.candidates!r}: use a whole number >= 2 (texts per anchor)")
+        for name in ("train_anchors", "eval_anchors", "n_personas", "max_tokens", "batch_size", "batch", "n_boot",
+                     "reactions"):
             value = getattr(self, name)
             if name == "reactions" and value is None:
                 continue
@@ -81,7 +89,8 @@ class Recipe:
         from ttclab.training.sft import SFTSettings
 
         return SFTSettings(rank=self.rank, alpha=2 * self.rank, lr=self.lr, epochs=self.epochs,
-                           batch_size=self.batch, seed=self.seed, device=self.device, progress=self.progress)
+                           max_steps=self.max_steps, batch_size=self.batch_size, seed=self.seed,
+                           device=self.device, progress=self.progress)
 
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -89,7 +98,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "demo": {},
     # the paper's scale (docs/arena.md): an 8B agent, an LLM audience and judge, LoRA r=16, lr 2e-4, 1 epoch
     "paper": {"model": "Qwen/Qwen3-8B", "provider": "hf", "train_anchors": 1000, "eval_anchors": 250,
-              "audience": "openai/gpt-4o-mini", "judge": "openai/gpt-4o", "max_tokens": 512, "batch": 16,
+              "audience": "openai/gpt-4o-mini", "judge": "openai/gpt-4o", "max_tokens": 512, "batch_size": 16,
               "device": "cuda"},
 }
 
@@ -145,38 +154,68 @@ async def _generate(model: Any, prompts: list[str], recipe: Recipe, seed: int) -
 
 
 async def _vote_all(audience: Any, anchors: list[Anchor], pairs: list[tuple[str, str]], seed: int) -> list[list[Any]]:
+    """Every persona's vote on every pair. Two identical texts are a tie without asking: any vote between them
+    could only show a position bias."""
     rng = random.Random(seed)
     orders = [random.Random(rng.random()) for _ in anchors]  # each anchor's own draws, whatever finishes first
-    return list(await asyncio.gather(*(audience.votes(anchor, pair, order)
-                                       for anchor, pair, order in zip(anchors, pairs, orders, strict=True))))
+
+    async def one(anchor: Anchor, pair: tuple[str, str], order: random.Random) -> list[Any]:
+        return [] if pair[0].strip() == pair[1].strip() else await audience.votes(anchor, pair, order)
+
+    return list(await asyncio.gather(*(one(*args) for args in zip(anchors, pairs, orders, strict=True))))
 
 
 # ----- data for the two methods -----------------------------------------------------------------------------
 
 
-def build_examples(method: str, anchors: list[Anchor], candidates: list[tuple[str, str]], votes: list[list[Any]],
-                   personas: dict[str, Any], reactions: int | None = None
+Match = tuple[tuple[int, int], list[Any]]  # the two candidates' indices, and the votes (0: the first, 1: the second)
+
+
+def matches_of(count: int) -> list[tuple[int, int]]:
+    """Every pair of `count` candidates, each once."""
+    return [(first, second) for first in range(count) for second in range(first + 1, count)]
+
+
+def tournament(matches: list[Match]) -> int | None:
+    """The candidate that wins the most matches (a majority of a match's valid votes), total votes breaking a level
+    count; None when the best two are still level. For two candidates: the majority, or None on a tie."""
+    won: dict[int, list[int]] = {}
+    for (first, second), votes in matches:
+        result = audience_module.tally(votes)
+        for index, candidate in enumerate((first, second)):
+            record = won.setdefault(candidate, [0, 0])
+            record[0] += result.winner == index
+            record[1] += result.wins[index]
+    ranked = sorted(won.items(), key=lambda item: item[1], reverse=True)
+    if not ranked or (len(ranked) > 1 and ranked[0][1] == ranked[1][1]):
+        return None
+    return ranked[0][0]
+
+
+def build_examples(method: str, anchors: list[Anchor], candidates: list[tuple[str, ...]],
+                   matches: list[list[Match]], personas: dict[str, Any], reactions: int | None = None
                    ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """SFT examples from recorded votes, and counts (winners, ties, reactions).
 
-    rft: (the agent's prompt, the winning candidate) for every anchor with a majority. tfb: those, plus for every
+    rft: (the agent's prompt, the winning candidate) for every anchor with a winner. tfb: those, plus for every
     valid vote (ties included: reactions teach the audience, not the winner) the prompt that persona saw and its
     reply, "A" or "B" and the reason (the first `reactions` valid votes of each anchor, if given).
     """
     from ttclab.training.sft import chat_example
 
     examples, counts = [], {"winners": 0, "ties": 0, "reactions": 0}
-    for anchor, pair, anchor_votes in zip(anchors, candidates, votes, strict=True):
-        tally = audience_module.tally(anchor_votes)
-        if tally.winner is None:
+    for anchor, texts, anchor_matches in zip(anchors, candidates, matches, strict=True):
+        winner = tournament(anchor_matches)
+        if winner is None:
             counts["ties"] += 1
         else:
             counts["winners"] += 1
-            examples.append(chat_example(agent_prompt(anchor), pair[tally.winner]))
+            examples.append(chat_example(agent_prompt(anchor), texts[winner]))
         if method != "tfb":
             continue
-        for vote in [vote for vote in anchor_votes if vote.choice is not None][:reactions]:
-            shown = pair if vote.order == "AB" else (pair[1], pair[0])
+        valid = [(pair, vote) for pair, votes in anchor_matches for vote in votes if vote.choice is not None]
+        for (first, second), vote in valid[:reactions]:
+            shown = (texts[first], texts[second]) if vote.order == "AB" else (texts[second], texts[first])
             prompt = audience_module.vote_prompt(personas[vote.persona], anchor, *shown)
             examples.append(chat_example(prompt, f"{vote.choice}\n{vote.reason}".strip()))
             counts["reactions"] += 1
@@ -271,17 +310,23 @@ async def _run(recipe: Recipe, out: Path) -> dict[str, Any]:
 
     async def candidates_rows() -> list[dict[str, Any]]:
         prompts = [agent_prompt(anchor) for anchor in train]
-        texts = await _generate(agent(recipe.model), prompts + prompts, recipe, recipe.seed)
-        return [{"anchor": anchor.id, "candidates": [first, second]}
-                for anchor, first, second in zip(train, texts[: len(train)], texts[len(train):], strict=True)]
+        texts = await _generate(agent(recipe.model), prompts * recipe.candidates, recipe, recipe.seed)
+        return [{"anchor": anchor.id, "candidates": texts[index :: len(train)]} for index, anchor in enumerate(train)]
 
     candidates = [tuple(row["candidates"]) for row in await _phase(out / "candidates.jsonl", candidates_rows)]
+    pairs = matches_of(recipe.candidates)
 
     async def train_votes() -> list[dict[str, Any]]:
-        return _vote_rows(train, await _vote_all(audience, train, candidates, recipe.seed))
+        flat = [(anchor, (texts[first], texts[second])) for anchor, texts in zip(train, candidates, strict=True)
+                for first, second in pairs]
+        votes = iter(await _vote_all(audience, [anchor for anchor, _ in flat], [pair for _, pair in flat],
+                                     recipe.seed))
+        return [{"anchor": anchor.id, "matches": [{"pair": list(pair), "votes": [asdict(vote) for vote in next(votes)]}
+                                                  for pair in pairs]} for anchor in train]
 
-    votes = _votes_from(await _phase(out / "votes.jsonl", train_votes))
-    examples, counts = build_examples(recipe.method, train, candidates, votes, personas, recipe.reactions)
+    matches = [[(tuple(match["pair"]), [audience_module.Vote(**vote) for vote in match["votes"]])
+                for match in row["matches"]] for row in await _phase(out / "votes.jsonl", train_votes)]
+    examples, counts = build_examples(recipe.method, train, candidates, matches, personas, recipe.reactions)
     if not examples:
         raise UserError(f"no training examples: all {len(train)} anchors were ties; use an odd number of "
                         "personas or more train_anchors")
