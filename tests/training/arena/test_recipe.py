@@ -84,8 +84,12 @@ def test_rft_and_tfb_data_come_from_recorded_votes_and_ties():
     assert ana_first["completion"][0]["content"] == "A\nAna's reason"
     assert not any("Cy" in e["prompt"][0]["content"] and e["prompt"][0]["content"].count("first 1") for e in
                    reactions)  # Cy's invalid vote on the tie teaches nothing
-    _, capped = recipe.build_examples("tfb", anchors, candidates, votes, personas, reactions=1)
-    assert capped["reactions"] == 3  # the first valid vote of each anchor
+    capped, counts = recipe.build_examples("tfb", anchors, candidates, votes, personas, reactions=1, seed=4)
+    assert counts["reactions"] == 3  # one valid vote of each anchor, drawn with the seed
+    assert capped == recipe.build_examples("tfb", anchors, candidates, votes, personas, reactions=1, seed=4)[0]
+    drawn = {tuple(recipe.build_examples("tfb", anchors, candidates, votes, personas, reactions=1, seed=seed)[0][1]
+                   ["completion"][0]["content"].split("\n")) for seed in range(12)}
+    assert len(drawn) > 1 and drawn <= {("A", "Ana's reason"), ("B", "Ben's reason"), ("A", "Cy's reason")}
 
 
 def test_recipe_settings_are_checked():
@@ -129,7 +133,7 @@ def test_a_run_goes_generate_vote_train_evaluate_and_resumes(tmp_path, monkeypat
 
     monkeypatch.setattr(recipe, "_agent", agent)
     monkeypatch.setattr("ttclab.training.sft.train_sft", train)
-    settings = preset("demo", train_anchors=4, eval_anchors=3, n_personas=5, method="tfb", reactions=2)
+    settings = preset("demo", train_anchors=4, eval_anchors=3, candidates=2, n_personas=5, method="tfb", reactions=2)
     results = recipe.run(settings, tmp_path)
     assert calls == {"generate": 8 + 3 + 3, "train": 1}
     assert results["data"]["reactions"] <= 8 and results["data"]["examples"] >= results["data"]["reactions"]
@@ -140,7 +144,8 @@ def test_a_run_goes_generate_vote_train_evaluate_and_resumes(tmp_path, monkeypat
     assert (tmp_path / "table.md").read_text().startswith("| arena | method |")
     assert recipe.run(settings, tmp_path) == results and calls == {"generate": 14, "train": 1}  # all resumed
     with pytest.raises(UserError, match="train_anchors"):
-        recipe.run(preset("demo", train_anchors=5, eval_anchors=3, n_personas=5, method="tfb", reactions=2), tmp_path)
+        recipe.run(preset("demo", train_anchors=5, eval_anchors=3, candidates=2, n_personas=5, method="tfb",
+                          reactions=2), tmp_path)
 
 
 def test_best_of_k_counts_matches_won_then_votes():
@@ -158,7 +163,7 @@ def test_best_of_k_counts_matches_won_then_votes():
         preset("demo", candidates=1)
 
 
-def test_identical_texts_are_a_tie_without_a_vote():
+def test_identical_texts_are_a_tie_without_a_vote_and_thinking_is_not_shown():
     import asyncio
 
     from ttclab.training.arena.anchors import synthetic_anchors
@@ -166,7 +171,7 @@ def test_identical_texts_are_a_tie_without_a_vote():
 
     anchors = synthetic_anchors("sales", 2, seed=0)
     audience = ProgrammaticAudience(default_personas(5), seed=0)
-    same, different = asyncio.run(recipe._vote_all(audience, anchors, [("Buy it!", "Buy it! "),
+    same, different = asyncio.run(recipe._vote_all(audience, anchors, [("<think>Hype it.</think>Buy it!", "Buy it! "),
                                                                        ("Buy it!", "It is a kettle.")], seed=0))
     assert same == [] and tally(same).winner is None
     assert len(different) == 5 and tally(different).winner == 0
@@ -179,7 +184,7 @@ def test_a_tiny_run_on_the_embedded_model_trains_an_adapter_and_resumes(tmp_path
 
     from safetensors.torch import load_file
 
-    settings = preset("demo", train_anchors=3, eval_anchors=2, n_personas=5, max_tokens=16, max_steps=2,
+    settings = preset("demo", train_anchors=3, eval_anchors=2, candidates=3, n_personas=5, max_tokens=16, max_steps=2,
                       batch_size=2, batch=8, lr=5e-3, n_boot=200, method="tfb", reactions=2, progress=False)
     results = recipe.run(settings, tmp_path)
     texts = [json.loads(line) for line in (tmp_path / "eval_texts.jsonl").read_text().splitlines()]

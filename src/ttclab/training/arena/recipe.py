@@ -29,6 +29,7 @@ from typing import Any
 from ttclab.errors import UserError
 from ttclab.files import atomic_write, json_lines, write_json
 from ttclab.sweep import load_model
+from ttclab.tasks.answers import visible_text
 from ttclab.training.arena import anchors as anchors_module
 from ttclab.training.arena import audience as audience_module
 from ttclab.training.arena import probes as probes_module
@@ -94,8 +95,12 @@ class Recipe:
 
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # the embedded SmolLM2-135M on 2 CPU cores against the programmatic audience (no judge)
-    "demo": {},
+    # the embedded SmolLM2-135M on 2 CPU cores against the programmatic audience (no judge), under 30 minutes:
+    # best of 8 (best of 2 moved the model too little to measure, docs/arena.md), a cooler temperature (at 1.0
+    # the small model rambles), a learning rate and epochs that move a 135M model on 48 examples, one reaction
+    # per anchor for text feedback (each is a long prompt)
+    "demo": {"train_anchors": 48, "eval_anchors": 48, "candidates": 8, "temperature": 0.7, "max_tokens": 110,
+             "lr": 1e-3, "epochs": 3.0, "batch": 64, "reactions": 1},
     # the paper's scale (docs/arena.md): an 8B agent, an LLM audience and judge, LoRA r=16, lr 2e-4, 1 epoch
     "paper": {"model": "Qwen/Qwen3-8B", "provider": "hf", "train_anchors": 1000, "eval_anchors": 250,
               "audience": "openai/gpt-4o-mini", "judge": "openai/gpt-4o", "max_tokens": 512, "batch_size": 16,
@@ -142,7 +147,9 @@ def _agent(recipe: Recipe, where: str) -> Any:
 
 
 async def _generate(model: Any, prompts: list[str], recipe: Recipe, seed: int) -> list[str]:
-    """One text per prompt, sampled with a seed per prompt so a rerun writes the same texts."""
+    """One text per prompt, sampled with a seed per prompt so a rerun writes the same texts. The whole completion
+    is kept (a thinking model's thinking too, which rejection fine-tuning trains on); the audience sees only the
+    visible text."""
     from inspect_ai.model import GenerateConfig
 
     async def one(index: int, prompt: str) -> str:
@@ -154,13 +161,14 @@ async def _generate(model: Any, prompts: list[str], recipe: Recipe, seed: int) -
 
 
 async def _vote_all(audience: Any, anchors: list[Anchor], pairs: list[tuple[str, str]], seed: int) -> list[list[Any]]:
-    """Every persona's vote on every pair. Two identical texts are a tie without asking: any vote between them
-    could only show a position bias."""
+    """Every persona's vote on every pair, shown as a reader sees the texts (an agent's thinking dropped). Two
+    identical texts are a tie without asking: any vote between them could only show a position bias."""
     rng = random.Random(seed)
     orders = [random.Random(rng.random()) for _ in anchors]  # each anchor's own draws, whatever finishes first
 
     async def one(anchor: Anchor, pair: tuple[str, str], order: random.Random) -> list[Any]:
-        return [] if pair[0].strip() == pair[1].strip() else await audience.votes(anchor, pair, order)
+        shown = (visible_text(pair[0]).strip(), visible_text(pair[1]).strip())
+        return [] if shown[0] == shown[1] else await audience.votes(anchor, shown, order)
 
     return list(await asyncio.gather(*(one(*args) for args in zip(anchors, pairs, orders, strict=True))))
 
@@ -193,13 +201,14 @@ def tournament(matches: list[Match]) -> int | None:
 
 
 def build_examples(method: str, anchors: list[Anchor], candidates: list[tuple[str, ...]],
-                   matches: list[list[Match]], personas: dict[str, Any], reactions: int | None = None
-                   ) -> tuple[list[dict[str, Any]], dict[str, int]]:
+                   matches: list[list[Match]], personas: dict[str, Any], reactions: int | None = None,
+                   seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """SFT examples from recorded votes, and counts (winners, ties, reactions).
 
     rft: (the agent's prompt, the winning candidate) for every anchor with a winner. tfb: those, plus for every
     valid vote (ties included: reactions teach the audience, not the winner) the prompt that persona saw and its
-    reply, "A" or "B" and the reason (the first `reactions` valid votes of each anchor, if given).
+    reply, "A" or "B" and the reason (if `reactions` is given, that many of each anchor's valid votes, drawn at
+    random with `seed`, so they come from many matches and personas).
     """
     from ttclab.training.sft import chat_example
 
@@ -214,9 +223,11 @@ def build_examples(method: str, anchors: list[Anchor], candidates: list[tuple[st
         if method != "tfb":
             continue
         valid = [(pair, vote) for pair, votes in anchor_matches for vote in votes if vote.choice is not None]
-        for (first, second), vote in valid[:reactions]:
+        if reactions is not None and reactions < len(valid):
+            valid = random.Random(f"reactions:{seed}:{anchor.id}").sample(valid, reactions)
+        for (first, second), vote in valid:
             shown = (texts[first], texts[second]) if vote.order == "AB" else (texts[second], texts[first])
-            prompt = audience_module.vote_prompt(personas[vote.persona], anchor, *shown)
+            prompt = audience_module.vote_prompt(personas[vote.persona], anchor, *map(visible_text, shown))
             examples.append(chat_example(prompt, f"{vote.choice}\n{vote.reason}".strip()))
             counts["reactions"] += 1
     return examples, counts
@@ -326,7 +337,8 @@ async def _run(recipe: Recipe, out: Path) -> dict[str, Any]:
 
     matches = [[(tuple(match["pair"]), [audience_module.Vote(**vote) for vote in match["votes"]])
                 for match in row["matches"]] for row in await _phase(out / "votes.jsonl", train_votes)]
-    examples, counts = build_examples(recipe.method, train, candidates, matches, personas, recipe.reactions)
+    examples, counts = build_examples(recipe.method, train, candidates, matches, personas, recipe.reactions,
+                                      recipe.seed)
     if not examples:
         raise UserError(f"no training examples: all {len(train)} anchors were ties; use an odd number of "
                         "personas or more train_anchors")
