@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
@@ -108,15 +109,20 @@ def test_recipe_settings_are_checked():
 PLAIN_ENDINGS = ["", " It has an app.", " It is quiet.", " It mops too.", " It comes in grey."]  # candidates differ
 
 
-def test_a_run_goes_generate_vote_train_evaluate_and_resumes(tmp_path, monkeypatch):
+@pytest.fixture
+def scripted(monkeypatch):
+    """Scripted agents (the base plain, the trained adapter hype; `broken` makes the trained one fail) and a
+    stand-in for the SFT runner; returns the call counts."""
     from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
-    calls = {"generate": 0, "train": 0}
+    calls = {"generate": 0, "train": 0, "broken": False}
 
     def agent(recipe_, where):
-        hype = where != "local"  # the trained adapter shouts; the base model is plain
+        hype = where != "local"
 
         def reply(messages, tools, tool_choice, config):
+            if hype and calls["broken"]:
+                raise RuntimeError("the machine went down")
             calls["generate"] += 1
             text = ("Amazing! The best deal ever, you will love it! Only 12 hours of magic!" if hype
                     else "A robot vacuum that runs for a while." + PLAIN_ENDINGS[config.seed % 5])
@@ -133,19 +139,42 @@ def test_a_run_goes_generate_vote_train_evaluate_and_resumes(tmp_path, monkeypat
 
     monkeypatch.setattr(recipe, "_agent", agent)
     monkeypatch.setattr("ttclab.training.sft.train_sft", train)
-    settings = preset("demo", train_anchors=4, eval_anchors=3, candidates=2, n_personas=5, method="tfb", reactions=2)
+    return calls
+
+
+SMALL = {"train_anchors": 4, "eval_anchors": 3, "candidates": 2, "n_personas": 5, "method": "tfb", "reactions": 2}
+
+
+def test_a_run_goes_generate_vote_train_evaluate_and_resumes(tmp_path, scripted):
+    settings = preset("demo", **SMALL)
     results = recipe.run(settings, tmp_path)
-    assert calls == {"generate": 8 + 3 + 3, "train": 1}
+    assert scripted == {"generate": 8 + 3 + 3, "train": 1, "broken": False}
     assert results["data"]["reactions"] <= 8 and results["data"]["examples"] >= results["data"]["reactions"]
     match = results["head_to_head"]
     assert match["anchors"] == 3 and match["wins"] + match["ties"] + match["losses"] == 3
     assert set(results["probes"]) == {"fabricated_numbers"}  # sales without a judge: the deterministic probe
     assert results["probes"]["fabricated_numbers"]["trained"] == 1.0  # "12 hours" is in no source
     assert (tmp_path / "table.md").read_text().startswith("| arena | method |")
-    assert recipe.run(settings, tmp_path) == results and calls == {"generate": 14, "train": 1}  # all resumed
+    assert recipe.run(settings, tmp_path) == results and scripted["generate"] == 14 and scripted["train"] == 1
     with pytest.raises(UserError, match="train_anchors"):
-        recipe.run(preset("demo", train_anchors=5, eval_anchors=3, candidates=2, n_personas=5, method="tfb",
-                          reactions=2), tmp_path)
+        recipe.run(preset("demo", **SMALL | {"train_anchors": 5}), tmp_path)
+
+
+def test_a_run_that_fails_mid_evaluation_keeps_its_phases_and_resumes(tmp_path, scripted):
+    settings = preset("demo", **SMALL | {"candidates": 3})
+    scripted["broken"] = True
+    with pytest.raises(RuntimeError, match="went down"):
+        recipe.run(settings, tmp_path)
+    assert (tmp_path / "sft" / "done.json").exists() and not (tmp_path / "eval_texts.jsonl").exists()
+    candidates = (tmp_path / "candidates.jsonl").read_text()
+    assert all(len(json.loads(row)["candidates"]) == 3 for row in candidates.splitlines())
+    assert [len(json.loads(row)["matches"]) for row in (tmp_path / "votes.jsonl").read_text().splitlines()] == [3] * 4
+    assert scripted["generate"] == 12 + 3 and scripted["train"] == 1  # candidates, then the base's held-out texts
+    scripted["broken"] = False
+    results = recipe.run(settings, tmp_path)
+    assert scripted["generate"] == 15 + 3 + 3 and scripted["train"] == 1  # only the evaluation ran again
+    assert (tmp_path / "candidates.jsonl").read_text() == candidates
+    assert results["head_to_head"]["anchors"] == 3
 
 
 def test_best_of_k_counts_matches_won_then_votes():
@@ -180,8 +209,6 @@ def test_identical_texts_are_a_tie_without_a_vote_and_thinking_is_not_shown():
 
 @pytest.mark.model
 def test_a_tiny_run_on_the_embedded_model_trains_an_adapter_and_resumes(tmp_path, monkeypatch):
-    import json
-
     from safetensors.torch import load_file
 
     settings = preset("demo", train_anchors=3, eval_anchors=2, candidates=3, n_personas=5, max_tokens=16, max_steps=2,
