@@ -95,6 +95,10 @@ def test_rft_and_tfb_data_come_from_recorded_votes_and_ties():
 
 def test_recipe_settings_are_checked():
     assert preset("demo").arena == "sales"
+    paper = preset("paper")  # the paper's settings: pairs, 20 personas, an LLM audience, LoRA r=16, lr 2e-4, 1 epoch
+    assert (paper.candidates, paper.n_personas, paper.audience) == (2, 20, "openai/gpt-4o-mini")
+    assert (paper.rank, paper.lr, paper.epochs, paper.reactions) == (16, 2e-4, 1.0, None)
+    assert paper.sft().alpha == 32 and paper.sft().batch_size == 16
     with pytest.raises(UserError, match="unknown arena 'tv'"):
         preset("demo", arena="tv")
     with pytest.raises(UserError, match="unknown arena method 'ppo'"):

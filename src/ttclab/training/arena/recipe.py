@@ -103,7 +103,7 @@ PRESETS: dict[str, dict[str, Any]] = {
              "lr": 1e-3, "epochs": 3.0, "batch": 64, "reactions": 1},
     # the paper's scale (docs/arena.md): an 8B agent, an LLM audience and judge, LoRA r=16, lr 2e-4, 1 epoch
     "paper": {"model": "Qwen/Qwen3-8B", "provider": "hf", "train_anchors": 1000, "eval_anchors": 250,
-              "audience": "openai/gpt-4o-mini", "judge": "openai/gpt-4o", "max_tokens": 512, "batch_size": 16,
+              "audience": "openai/gpt-4o-mini", "judge": "openai/gpt-4o", "max_tokens": 2048, "batch_size": 16,
               "device": "cuda"},
 }
 
