@@ -48,7 +48,7 @@ class ScriptedModel(torch.nn.Module):
     def select(self, index: torch.Tensor) -> None:
         self.columns = [self.columns[i] for i in index.tolist()]
 
-    def forward(self, input_ids, attention_mask, position_ids, past_key_values, use_cache, logits_to_keep=0):
+    def forward(self, input_ids, attention_mask, position_ids, use_cache, logits_to_keep=0, **cache):
         if input_ids.shape[1] > 1:
             self.columns = [row.tolist() for row in input_ids]
             self.prompt_width = input_ids.shape[1]

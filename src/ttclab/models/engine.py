@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import torch
 
+from ttclab.models.compat import CACHE_ARG
 from ttclab.training.ahn.model import has_ahn
 
 Phase = Literal["think", "answer", "done"]
@@ -139,7 +140,7 @@ class Engine:
             input_ids=input_ids.to(self.device),
             attention_mask=mask.to(self.device),
             position_ids=positions.to(self.device),
-            past_key_values=cache,
+            **{CACHE_ARG: cache},
             use_cache=True,
             logits_to_keep=1,
         )
@@ -170,7 +171,7 @@ class Engine:
                 input_ids=fed.unsqueeze(1).to(self.device),
                 attention_mask=mask.to(self.device),
                 position_ids=step_positions.unsqueeze(1).to(self.device),
-                past_key_values=cache,
+                **{CACHE_ARG: cache},
                 use_cache=True,
             )
             logits = out.logits[:, -1, :].float().cpu()

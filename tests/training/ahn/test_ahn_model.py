@@ -5,6 +5,7 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttclab.errors import UserError
+from ttclab.models.compat import CACHE_ARG
 from ttclab.training.ahn.cache import AHNCache, new_cache
 from ttclab.training.ahn.model import AHNConfig, add_ahn, ahn_parameters, full_attention, set_window, window_mask
 
@@ -74,9 +75,9 @@ def test_cached_decoding_equals_whole_sequence(kind, prompt):
     with torch.no_grad():
         whole = model(input_ids=ids, use_cache=False).logits
         cache = new_cache(model)
-        steps = [model(input_ids=ids[:, :prompt], past_key_values=cache, use_cache=True).logits]
+        steps = [model(input_ids=ids[:, :prompt], **{CACHE_ARG: cache}, use_cache=True).logits]
         for position in range(prompt, length):
-            out = model(input_ids=ids[:, position : position + 1], past_key_values=cache, use_cache=True)
+            out = model(input_ids=ids[:, position : position + 1], **{CACHE_ARG: cache}, use_cache=True)
             steps.append(out.logits)
             assert all(layer.held <= SINKS + WINDOW for layer in cache.layers)
     torch.testing.assert_close(torch.cat(steps, dim=1), whole, atol=2e-4, rtol=2e-4)
@@ -91,7 +92,7 @@ def test_chunks_of_any_size_equal_the_whole_sequence():
         whole = model(input_ids=ids, use_cache=False).logits
         cache, pieces, start = new_cache(model), [], 0
         for size in (5, 3, 1, 12, 7, 13):
-            pieces.append(model(input_ids=ids[:, start : start + size], past_key_values=cache, use_cache=True).logits)
+            pieces.append(model(input_ids=ids[:, start : start + size], **{CACHE_ARG: cache}, use_cache=True).logits)
             start += size
     torch.testing.assert_close(torch.cat(pieces, dim=1), whole, atol=2e-4, rtol=2e-4)
     assert all(layer.held == SINKS + WINDOW for layer in cache.layers)
@@ -103,7 +104,7 @@ def test_cache_stays_bounded_while_decoding_four_windows():
     with torch.no_grad():
         out = model.generate(ids, max_new_tokens=4 * WINDOW, min_new_tokens=4 * WINDOW, do_sample=False,
                              return_dict_in_generate=True, pad_token_id=0)
-    cache = out.past_key_values
+    cache = getattr(out, CACHE_ARG)
     assert isinstance(cache, AHNCache)
     assert out.sequences.shape[1] == 4 + 4 * WINDOW
     assert all(layer.held == SINKS + WINDOW for layer in cache.layers)
@@ -134,10 +135,10 @@ def test_masked_tokens_are_neither_attended_nor_folded():
     with torch.no_grad():
         for sequence in (ids, other):
             cache = new_cache(model)
-            model(input_ids=sequence[:, :1], attention_mask=mask[:, :1], past_key_values=cache, use_cache=True)
+            model(input_ids=sequence[:, :1], attention_mask=mask[:, :1], **{CACHE_ARG: cache}, use_cache=True)
             for position in range(1, 30):
                 out = model(input_ids=sequence[:, position : position + 1], attention_mask=mask[:, : position + 1],
-                            past_key_values=cache, use_cache=True)
+                            **{CACHE_ARG: cache}, use_cache=True)
             results.append(out.logits)
     torch.testing.assert_close(results[0], results[1])
 

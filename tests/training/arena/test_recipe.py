@@ -219,7 +219,8 @@ def test_a_tiny_run_on_the_embedded_model_trains_an_adapter_and_resumes(tmp_path
                       batch_size=2, batch=8, lr=5e-3, n_boot=200, method="tfb", reactions=2, progress=False)
     results = recipe.run(settings, tmp_path)
     texts = [json.loads(line) for line in (tmp_path / "eval_texts.jsonl").read_text().splitlines()]
-    assert len(texts) == 2 and all(row["base"] and row["trained"] for row in texts)
+    assert len(texts) == 2 and all(row["base"] for row in texts)
+    assert any(row["trained"] != row["base"] for row in texts)  # same seeds: the adapter made the difference
     assert results["training"]["steps"] == 2
     weights = load_file(str(next((tmp_path / "sft" / "adapter").glob("*.safetensors"))))
     assert any(name.endswith("lora_B.weight") and float(tensor.abs().sum()) > 0 for name, tensor in weights.items())

@@ -17,6 +17,7 @@ from torch import nn
 from transformers.cache_utils import Cache, CacheLayerMixin, DynamicCache
 
 from ttclab.errors import UserError
+from ttclab.models.compat import CACHE_ARG, CACHE_NAMES
 from ttclab.training.ahn.model import _repeat, visible
 
 __all__ = ["AHNCache", "AHNLayer", "install_cache_hook", "new_cache"]
@@ -179,11 +180,12 @@ def install_cache_hook(model: nn.Module) -> None:
     inner = getattr(model, "model", model)
 
     def hook(module, args, kwargs):
-        cache = kwargs.get("past_key_values")
         if not model.ahn_span.enabled:
             return args, kwargs
+        name = next((name for name in CACHE_NAMES if kwargs.get(name) is not None), CACHE_ARG)
+        cache = kwargs.get(name)
         if type(cache) is DynamicCache and cache.get_seq_length() == 0:
-            cache = kwargs["past_key_values"] = new_cache(model)
+            cache = kwargs[name] = new_cache(model)
         if isinstance(cache, AHNCache):
             mask = kwargs.get("attention_mask")
             cache.set_mask(mask if isinstance(mask, torch.Tensor) and mask.dim() == 2 else None)

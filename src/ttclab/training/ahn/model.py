@@ -211,16 +211,19 @@ def _allowed(attention_mask: torch.Tensor | None, length: int) -> torch.Tensor |
     return mask if mask.dtype == torch.bool else mask == 0
 
 
-def _forward(self, hidden_states, position_embeddings=None, attention_mask=None, past_key_values=None, **kwargs):
-    """Replaces LlamaAttention.forward on an AHN layer; same signature and return value."""
+def _forward(self, hidden_states, position_embeddings=None, attention_mask=None, *args, **kwargs):
+    """Replaces LlamaAttention.forward on an AHN layer; same signature and return value (the cache comes as
+    `cache` or, before transformers 5.24, `past_key_values`)."""
+    from ttclab.models.compat import CACHE_ARG, pop_cache
     from ttclab.training.ahn.cache import AHNCache
 
+    cache = args[0] if args else pop_cache(kwargs)
     span = self.ahn_span
     if not span.enabled:
-        return self.plain_forward(hidden_states, position_embeddings, attention_mask, past_key_values, **kwargs)
+        return self.plain_forward(hidden_states, position_embeddings, attention_mask, **{CACHE_ARG: cache}, **kwargs)
     q, k, v = _project(self, hidden_states, position_embeddings)
-    if isinstance(past_key_values, AHNCache):
-        output = past_key_values.layer(self.layer_idx).attend(self, hidden_states, q, k, v)
+    if isinstance(cache, AHNCache):
+        output = cache.layer(self.layer_idx).attend(self, hidden_states, q, k, v)
     else:
         output, _ = _sequence(self, hidden_states, q, k, v, span.window, span.sinks, attention_mask)
     return self.o_proj(output), None
