@@ -150,13 +150,13 @@ def evaluate(recipe: Recipe, model: str, log_dir: Path) -> dict[str, float]:
     """Accuracy per horizon of `model` on the chains task (resumable eval_set)."""
     from inspect_ai import eval_set
     from inspect_ai.log import read_eval_log
-    from inspect_ai.model import get_model
 
+    from ttclab.sweep import load_model
     from ttclab.tasks.chains import chains
 
     task = chains(budget=recipe.budget, n=recipe.eval_n, seed=recipe.seed, horizons=recipe.eval_horizons,
                   atoms=recipe.atoms, ceiling=recipe.ceiling, answer_tokens=recipe.answer_tokens)
-    handle = get_model(f"ttclab/{model}", device=recipe.device)
+    handle = load_model(f"ttclab/{model}", device=recipe.device)
     success, logs = eval_set([task], model=handle, log_dir=str(log_dir), retry_attempts=1, log_buffer=1,
                              fail_on_error=False, display="rich" if recipe.progress else "none")
     if not success:
