@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-__all__ = ["CACHE_ARG", "CACHE_NAMES", "pop_cache"]
+__all__ = ["CACHE_ARG", "CACHE_NAMES", "cache_name", "pop_cache"]
 
 
 def _cache_arg() -> str:
@@ -23,10 +23,14 @@ CACHE_ARG = _cache_arg()
 CACHE_NAMES = ("cache", "past_key_values")
 
 
+def cache_name(kwargs: dict[str, Any]) -> str:
+    """The name a caller passed the cache under; the installed version's name when it passed none."""
+    return next((name for name in CACHE_NAMES if kwargs.get(name) is not None), CACHE_ARG)
+
+
 def pop_cache(kwargs: dict[str, Any]) -> Any:
-    """The cache a caller passed under either name (removed from `kwargs`), or None."""
-    found = None
+    """The cache a caller passed under either name, or None; both names are removed from `kwargs`."""
+    cache = kwargs.get(cache_name(kwargs))
     for name in CACHE_NAMES:
-        value = kwargs.pop(name, None)
-        found = value if value is not None else found
-    return found
+        kwargs.pop(name, None)
+    return cache

@@ -17,7 +17,7 @@ from torch import nn
 from transformers.cache_utils import Cache, CacheLayerMixin, DynamicCache
 
 from ttclab.errors import UserError
-from ttclab.models.compat import CACHE_ARG, CACHE_NAMES
+from ttclab.models.compat import cache_name
 from ttclab.training.ahn.model import _repeat, visible
 
 __all__ = ["AHNCache", "AHNLayer", "install_cache_hook", "new_cache"]
@@ -182,7 +182,7 @@ def install_cache_hook(model: nn.Module) -> None:
     def hook(module, args, kwargs):
         if not model.ahn_span.enabled:
             return args, kwargs
-        name = next((name for name in CACHE_NAMES if kwargs.get(name) is not None), CACHE_ARG)
+        name = cache_name(kwargs)
         cache = kwargs.get(name)
         if type(cache) is DynamicCache and cache.get_seq_length() == 0:
             cache = kwargs[name] = new_cache(model)

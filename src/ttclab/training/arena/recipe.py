@@ -76,15 +76,13 @@ class Recipe:
             raise UserError(f"unknown arena {self.arena!r}: use one of {', '.join(ARENAS)}")
         if self.method not in METHODS:
             raise UserError(f"unknown arena method {self.method!r}: use one of {', '.join(METHODS)}")
-        if isinstance(self.candidates, bool) or not isinstance(self.candidates, int) or self.candidates < 2:
-            raise UserError(f"invalid candidates {self.candidates!r}: use a whole number >= 2 (texts per anchor)")
-        for name in ("train_anchors", "eval_anchors", "n_personas", "max_tokens", "batch_size", "batch", "n_boot",
-                     "reactions"):
-            value = getattr(self, name)
+        for name in ("train_anchors", "eval_anchors", "candidates", "n_personas", "max_tokens", "batch_size", "batch",
+                     "n_boot", "reactions"):
+            value, least = getattr(self, name), 2 if name == "candidates" else 1  # candidates: a pair at least
             if name == "reactions" and value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise UserError(f"invalid {name} {value!r}: use a whole number >= 1")
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise UserError(f"invalid {name} {value!r}: use a whole number >= {least}")
 
     def sft(self) -> Any:
         from ttclab.training.sft import SFTSettings
@@ -290,13 +288,21 @@ async def _phase(path: Path, make: Callable[[], Awaitable[list[dict[str, Any]]]]
     return rows
 
 
+def _dumped(votes: list[Any]) -> list[dict[str, Any]]:
+    return [vote.to_dict() for vote in votes]
+
+
+def _loaded(rows: list[dict[str, Any]]) -> list[Any]:
+    return [audience_module.Vote(**row) for row in rows]
+
+
 def _vote_rows(anchors: list[Anchor], votes: list[list[Any]]) -> list[dict[str, Any]]:
-    return [{"anchor": anchor.id, "votes": [asdict(vote) for vote in anchor_votes]}
+    return [{"anchor": anchor.id, "votes": _dumped(anchor_votes)}
             for anchor, anchor_votes in zip(anchors, votes, strict=True)]
 
 
 def _votes_from(rows: list[dict[str, Any]]) -> list[list[Any]]:
-    return [[audience_module.Vote(**vote) for vote in row["votes"]] for row in rows]
+    return [_loaded(row["votes"]) for row in rows]
 
 
 def run(recipe: Recipe, out: Path | str) -> dict[str, Any]:
@@ -332,11 +338,12 @@ async def _run(recipe: Recipe, out: Path) -> dict[str, Any]:
                 for first, second in pairs]
         votes = iter(await _vote_all(audience, [anchor for anchor, _ in flat], [pair for _, pair in flat],
                                      recipe.seed))
-        return [{"anchor": anchor.id, "matches": [{"pair": list(pair), "votes": [asdict(vote) for vote in next(votes)]}
-                                                  for pair in pairs]} for anchor in train]
+        return [{"anchor": anchor.id,
+                 "matches": [{"pair": list(pair), "votes": _dumped(next(votes))} for pair in pairs]}
+                for anchor in train]
 
-    matches = [[(tuple(match["pair"]), [audience_module.Vote(**vote) for vote in match["votes"]])
-                for match in row["matches"]] for row in await _phase(out / "votes.jsonl", train_votes)]
+    matches = [[(tuple(match["pair"]), _loaded(match["votes"])) for match in row["matches"]]
+               for row in await _phase(out / "votes.jsonl", train_votes)]
     examples, counts = build_examples(recipe.method, train, candidates, matches, personas, recipe.reactions,
                                       recipe.seed)
     if not examples:
