@@ -29,6 +29,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import dataclasses
+import errno
 import functools
 import json
 import linecache
@@ -36,6 +37,7 @@ import os
 import pathlib
 import posix
 import resource
+import select
 import selectors
 import signal
 import stat
@@ -51,13 +53,17 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.sandbox import confine, kernel, landlock, scratch, seccomp
 
-__all__ = ["Limits", "RunResult", "run_python", "run_python_async"]
+__all__ = ["Limits", "RunResult", "SandboxUnavailable", "run_python", "run_python_async"]
 
 _MB = 1024 * 1024
 _MAX_CONTROL_BYTES = 64 * _MB  # a larger result or api request from the child is refused, to protect the parent
-_GRACE_SECONDS = 2.0  # after the child says it is done, how long it may take to exit and flush
+_GRACE_SECONDS = 5.0  # after the code is done or out of time, how long the child may take to copy back and exit
 _CHILD_COMMAND = "from ttclab.sandbox.runner import _child_main; _child_main()"
+_OPEN_FILES = 256  # RLIMIT_NOFILE of the code's process
+_THREADS = 64  # RLIMIT_NPROC of the sandbox user (every sandbox running at once shares it)
+_PR_SET_PDEATHSIG, _PR_SET_NO_NEW_PRIVS = 1, 38
 
 
 @dataclass(frozen=True)
@@ -69,13 +75,15 @@ class Limits:
     memory_mb: int = 512  # RLIMIT_AS
     output_bytes: int = 64_000  # stdout and stderr each, truncated beyond (and say so)
     file_mb: int = 10  # RLIMIT_FSIZE: largest file the code may write
+    disk_mb: int = 64  # the scratch folder's tmpfs: everything the code may store, the folder's contents included
+    files: int = 4096  # files and folders the scratch folder may hold
 
     def __post_init__(self) -> None:
-        for name in ("seconds", "cpu_seconds", "memory_mb", "output_bytes", "file_mb"):
+        for name in ("seconds", "cpu_seconds", "memory_mb", "output_bytes", "file_mb", "disk_mb", "files"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise UserError(f"Limits.{name} must be a number, got {value!r}")
-            if value < 0 or (value == 0 and name in ("seconds", "cpu_seconds", "memory_mb")):
+            if value < 0 or (value == 0 and name in ("seconds", "cpu_seconds", "memory_mb", "disk_mb", "files")):
                 raise UserError(f"Limits.{name} must be positive, got {value!r}: give a limit above zero")
 
 
@@ -91,6 +99,15 @@ class RunResult:
     error: str | None  # one line: "TimeoutError: ...", "MemoryError", "blocked: network access (...)", ...
     seconds: float
     truncated: bool  # stdout or stderr was cut, or a variable was too large to return
+    layers: tuple[str, ...] = ()  # the isolation that was in force, one line per layer (see docs/sandbox.md)
+
+
+class SandboxUnavailable(UserError):
+    """This machine cannot confine untrusted code below Python, and the user has not accepted running it anyway."""
+
+
+UNCONFINED_VARIABLE = "TTCLAB_SANDBOX_UNCONFINED"  # =1: run with whatever isolation exists (docs/sandbox.md)
+DISABLE_VARIABLE = "TTCLAB_SANDBOX_DISABLE"  # comma list of layers not to use (namespaces, landlock, seccomp)
 
 
 _DEFAULT_LIMITS = Limits()
@@ -117,6 +134,8 @@ def run_python(
     start = time.monotonic()
     from_child, child_out = os.pipe()
     child_in, to_child = os.pipe()
+    from_keeper, keeper_out = os.pipe()
+    cpu = _shared_core() if api else None
     try:
         process = subprocess.Popen(
             [sys.executable, "-I", "-B", "-c", _CHILD_COMMAND],
@@ -125,27 +144,27 @@ def run_python(
             stderr=subprocess.PIPE,
             cwd=folder_text,
             env=_child_env(folder_text),
-            pass_fds=(child_out, child_in),
+            pass_fds=(child_out, child_in, keeper_out),
             start_new_session=True,
         )
     except OSError as exc:
-        for fd in (from_child, child_out, child_in, to_child):
+        for fd in (from_child, child_out, child_in, to_child, from_keeper, keeper_out):
             os.close(fd)
         return RunResult(False, None, {}, "", "", f"sandbox did not start: {exc}", time.monotonic() - start, False)
-    os.close(child_out)
-    os.close(child_in)
-    job["fd_out"], job["fd_in"] = child_out, child_in
+    for fd in (child_out, child_in, keeper_out):
+        os.close(fd)
+    job.update(fd_out=child_out, fd_in=child_in, fd_status=keeper_out, cpu=cpu)
     threading.Thread(target=_feed, args=(process.stdin, json.dumps(job).encode()), daemon=True).start()
     try:
-        with _sharing_a_core(process.pid, bool(api)):
-            return _supervise(process, from_child, to_child, limits, api, start)
+        with _on_core(cpu):
+            return _supervise(process, from_child, to_child, from_keeper, limits, api, start)
     finally:
         _kill_group(process)
         process.wait()
         for stream in (process.stdout, process.stderr):
             stream.close()
-        os.close(from_child)
-        os.close(to_child)
+        for fd in (from_child, to_child, from_keeper):
+            os.close(fd)
 
 
 async def run_python_async(
@@ -201,6 +220,10 @@ def _job(code, folder, limits, api, inputs, call, args) -> tuple[dict[str, Any],
         raise UserError(f"args must be a list or tuple of arguments, got {type(args).__name__}")
     plain_args = [_plain(value, f"args[{index}]") for index, value in enumerate(args)]
     folder_text = os.path.realpath(folder)
+    disabled = [name.strip() for name in os.environ.get(DISABLE_VARIABLE, "").split(",") if name.strip()]
+    unknown = sorted(set(disabled) - {"namespaces", "landlock", "seccomp"})
+    if unknown:
+        raise UserError(f"{DISABLE_VARIABLE} names unknown layers {unknown}: use namespaces, landlock, seccomp")
     job = {
         "code": code,
         "folder": folder_text,
@@ -209,6 +232,10 @@ def _job(code, folder, limits, api, inputs, call, args) -> tuple[dict[str, Any],
         "api": sorted(api),
         "call": call,
         "args": plain_args,
+        "uid": confine.SANDBOX_UID,
+        "disable": disabled,
+        "unconfined": os.environ.get(UNCONFINED_VARIABLE, "") == "1",
+        "reads": confine.read_roots(),
     }
     return job, folder_text
 
@@ -253,23 +280,30 @@ def _feed(stream, data: bytes) -> None:
         pass
 
 
-@contextlib.contextmanager
-def _sharing_a_core(pid: int, wanted: bool) -> Iterator[None]:
-    """Run the child and this thread on one core while api calls go back and forth.
+def _shared_core() -> int | None:
+    """The core this thread and the child share while api calls go back and forth, or None where unknown.
 
     Each api call is a round trip between the two processes; across cores every hop waits for the other
     core to wake up (about 100 us here), on one core it is a plain switch (`benchmarks/sandbox_overhead.py`).
-    The child's own code is single-threaded, so it loses nothing; this thread's affinity is restored after.
+    The child's own code is single-threaded, so it loses nothing. The child pins itself before it forks the
+    process that runs the code, so both inherit the core.
     """
-    if not wanted or not hasattr(os, "sched_setaffinity"):
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = os.sched_getaffinity(0)
+    cpu = _current_cpu()
+    return cpu if cpu in allowed else min(allowed)
+
+
+@contextlib.contextmanager
+def _on_core(cpu: int | None) -> Iterator[None]:
+    """Run this thread on `cpu` for the duration (nothing when None); its affinity is restored after."""
+    if cpu is None:
         yield
         return
     try:
         allowed = os.sched_getaffinity(0)
-        cpu = _current_cpu()
-        cpu = cpu if cpu in allowed else min(allowed)
         os.sched_setaffinity(0, {cpu})
-        os.sched_setaffinity(pid, {cpu})
     except OSError:
         yield
         return
@@ -317,24 +351,31 @@ class _Capped:
         return text
 
 
-def _supervise(process, from_child: int, to_child: int, limits: Limits, api, start: float) -> RunResult:
-    """Drain the child's output and control pipe, answer api calls, and enforce the wall clock."""
+def _supervise(process, from_child: int, to_child: int, from_keeper: int, limits: Limits, api,
+               start: float) -> RunResult:
+    """Drain the child's output, control and status pipes, answer api calls, and enforce the wall clock.
+
+    Two kinds of message arrive. On the control pipe the code's process sends api calls, blocked actions and its
+    result: the code can write there too, so these are its claims. On the status pipe the keeper sends how the run
+    was confined and how the code's process ended: no untrusted code ever holds that pipe, so these are facts.
+    """
     outputs = {"stdout": _Capped(limits.output_bytes), "stderr": _Capped(limits.output_bytes)}
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ, "stdout")
     selector.register(process.stderr, selectors.EVENT_READ, "stderr")
     selector.register(from_child, selectors.EVENT_READ, "control")
+    selector.register(from_keeper, selectors.EVENT_READ, "status")
     os.set_blocking(from_child, False)
-    pending = bytearray()
+    pending = {"control": bytearray(), "status": bytearray()}
     done: dict[str, Any] | None = None
+    status: dict[str, dict[str, Any]] = {}
     blocked: list[str] = []
     problem = None
-    deadline = start + limits.seconds
+    deadline = start + limits.seconds + _GRACE_SECONDS  # the keeper stops the code at limits.seconds: a backstop
     timeout = f"TimeoutError: wall-clock limit of {limits.seconds:g} s exceeded"
     while selector.get_map() and problem is None:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            problem = None if done else timeout
             break
         for key, _ in selector.select(remaining):
             data = os.read(key.fd, 65536)
@@ -342,16 +383,22 @@ def _supervise(process, from_child: int, to_child: int, limits: Limits, api, sta
                 answered = False
                 if not data:
                     selector.unregister(key.fileobj)
-                elif key.data != "control":
+                elif key.data in outputs:
                     outputs[key.data].add(data)
                 elif b"\n" not in data:  # part of a long message: only collect it
-                    pending += data
-                    if len(pending) > _MAX_CONTROL_BYTES:
+                    pending[key.data] += data
+                    if len(pending[key.data]) > _MAX_CONTROL_BYTES:
                         problem = f"result too large: the sandbox returns at most {_MAX_CONTROL_BYTES // _MB} MB"
                 else:
-                    *lines, rest = (bytes(pending) + data).split(b"\n")
-                    pending = bytearray(rest)
+                    *lines, rest = (bytes(pending[key.data]) + data).split(b"\n")
+                    pending[key.data] = bytearray(rest)
                     for line in lines:
+                        if key.data == "status":
+                            message = _parse(line)
+                            status.setdefault(str(message.get("kind")), message)
+                            if message.get("kind") == "refused":
+                                raise SandboxUnavailable(str(message.get("reason")))
+                            continue
                         if line.startswith(b"!"):
                             blocked.append(line[1:].decode("utf-8", "replace"))
                             continue
@@ -369,14 +416,29 @@ def _supervise(process, from_child: int, to_child: int, limits: Limits, api, sta
                 except BlockingIOError:
                     break
     selector.close()
-    if problem is None and done is None:
-        try:  # the child closed its pipes without a result: wait (within the deadline) to learn how it ended
-            problem = _exit_problem(process.wait(timeout=max(0.0, deadline - time.monotonic())), limits)
+    ended = status.get("ended")
+    if problem is None and "failed" in status:
+        problem = f"sandbox did not start: {status['failed'].get('error')}"
+    elif problem is None and ended is None and time.monotonic() < deadline:  # the keeper itself failed
+        try:
+            problem = "sandbox failed: its keeper " + _exit_problem(process.wait(timeout=_GRACE_SECONDS), limits)
         except subprocess.TimeoutExpired:
-            problem = timeout
+            problem = "sandbox failed: its keeper closed its pipes without reporting"
+    elif problem is None and ended is None:
+        problem = "the sandbox did not finish within the grace period (its folder may not have been copied back)"
+        problem = problem if done else timeout
+    elif problem is None and ended.get("timed_out"):
+        problem = timeout
+    elif problem is None and done is None:
+        problem = _exit_problem(int(ended.get("code", 1)), limits)
+    elif problem is None and ended.get("code") != 0:  # the code's process always exits 0 after its result
+        problem = _exit_problem(int(ended.get("code", 1)), limits)
+    if problem is None and ended and ended.get("problems"):
+        problem = f"not all of the folder was copied back: {ended['problems'][0]}"
     stdout, stderr = outputs["stdout"], outputs["stderr"]
     done = done or {}
     error = blocked[0] if blocked else problem or done.get("error")
+    layers = status.get("confined", {}).get("layers")
     return RunResult(
         ok=error is None and bool(done.get("ok")),
         value=done.get("value"),
@@ -386,6 +448,7 @@ def _supervise(process, from_child: int, to_child: int, limits: Limits, api, sta
         error=error,
         seconds=time.monotonic() - start,
         truncated=bool(stdout.dropped or stderr.dropped or done.get("truncated")),
+        layers=tuple(layers) if isinstance(layers, list) else (),
     )
 
 
@@ -424,6 +487,8 @@ def _reply(fd: int, message: dict[str, Any]) -> None:
 
 def _exit_problem(returncode: int, limits: Limits) -> str:
     """Explain a child that ended without reporting a result."""
+    if returncode == -signal.SIGSYS:
+        return "blocked: a forbidden system call (the kernel's seccomp filter killed the process)"
     if returncode == -signal.SIGXCPU:
         return f"TimeoutError: cpu limit of {limits.cpu_seconds} s exceeded"
     if returncode == -signal.SIGKILL:
@@ -459,9 +524,128 @@ def _repr(value: Any) -> str:
 
 
 def _child_main() -> None:
-    """Entry point of the child: read the job, limit and confine this process, run the code, report, exit."""
+    """Entry point of the child (the keeper): confine, fork the process that runs the code, wait, copy back."""
     job = json.loads(sys.stdin.buffer.read())
-    _set_limits(job["limits"])
+    status = job["fd_status"]
+    if job["cpu"] is not None:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, {job["cpu"]})
+    limits, folder = job["limits"], job["folder"]
+    folder_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    namespaces = confine.enter_namespaces(disabled="namespaces" in job["disable"])
+    layers, manifest = [], None
+    if namespaces:
+        owner = None if "user" in namespaces else (job["uid"], job["uid"])
+        root = confine.Root(folder, limits["disk_mb"], limits["files"], owner)
+        try:
+            root.build(job["reads"])
+            manifest = scratch.copy_in(folder_fd, "/newroot" + folder, owner)
+            confine.pivot()
+        except OSError as exc:
+            hint = ": raise Limits.disk_mb or files" if exc.errno == errno.ENOSPC else ""
+            _send(status, {"kind": "failed", "error": f"{exc}{hint}"})
+            os._exit(0)
+        layers += ["namespaces: " + ", ".join(namespaces), root.describe(), root.quota()]
+    os.chdir(folder)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.close(folder_fd)
+            _inmate(job, layers, namespaces)
+        finally:
+            os._exit(1)  # never back into the keeper's code
+    outcome: dict[str, Any] = {**_wait(pid, limits["seconds"]), "problems": []}
+    if manifest is not None:
+        try:
+            outcome["problems"] = scratch.copy_out(folder, folder_fd, manifest)
+        except OSError as exc:
+            outcome["problems"] = [f"copying back failed: {exc}"]
+    _send(status, {"kind": "ended", **outcome})
+    os._exit(0)
+
+
+def _send(fd: int, message: dict[str, Any]) -> None:
+    """One JSON line on the status pipe."""
+    data = (json.dumps(message) + "\n").encode()
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _wait(pid: int, seconds: float) -> dict[str, Any]:
+    """Wait for the code's process, killing it (and its namespace) at the wall-clock limit; how it ended."""
+    timed_out = False
+    try:
+        handle = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        handle = None
+    if handle is not None:
+        if not select.select([handle], [], [], seconds)[0]:
+            timed_out = True
+            os.kill(pid, signal.SIGKILL)  # not yet reaped, so the pid is still this child's
+        os.close(handle)
+    _, wait_status = os.waitpid(pid, 0)
+    return {"code": os.waitstatus_to_exitcode(wait_status), "timed_out": timed_out}
+
+
+def _inmate(job: dict[str, Any], layers: list[str], namespaces: list[str]) -> None:
+    """The process that runs the code: confined by every layer this machine allows before any of it runs."""
+    status, limits, disabled = job["fd_status"], job["limits"], job["disable"]
+    try:
+        if "pid" in namespaces:
+            confine.mount_proc()
+        if namespaces or os.geteuid() != 0:  # root without namespaces has no folder the sandbox user may write
+            layers.append(confine.drop_privileges("user" in namespaces))
+        kernel.libc_call("prctl", _PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after the uid change, which clears it
+        _set_limits(limits, dropped=bool(layers) and layers[-1].startswith("user:"))
+        layers.append("limits: cpu, memory, file size, open files" + (", threads" if namespaces else ""))
+        kernel.libc_call("prctl", _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        if "landlock" not in disabled and landlock.abi():
+            writable = [job["folder"], "/dev/null"]
+            readable = [*job["reads"], *confine.SYSTEM_DIRS, *confine.SYSTEM_FILES, *confine.DEVICES]
+            layers.append("landlock: " + landlock.describe(landlock.confine(readable, writable)))
+        if "seccomp" not in disabled and seccomp.unavailable() is None:
+            seccomp.confine()
+            layers.append("seccomp: " + seccomp.describe())
+    except OSError as exc:
+        _send(status, {"kind": "failed", "error": f"confining the process failed: {exc}"})
+        os._exit(0)
+    missing = _missing(layers, namespaces)
+    if missing and not job["unconfined"]:
+        _send(status, {"kind": "refused", "reason": _refusal(missing, layers)})
+        os._exit(0)
+    if missing:
+        layers.append(f"UNCONFINED ({UNCONFINED_VARIABLE}=1): no kernel layer for " + ", ".join(missing))
+    layers.append("audit hook: explains refusals (not a barrier)")
+    _send(status, {"kind": "confined", "layers": layers})
+    os.close(status)  # from here on nothing the code can reach speaks for the keeper
+    _run(job)
+
+
+def _missing(layers: list[str], namespaces: list[str]) -> list[str]:
+    """Which protections have no layer below Python: files, programs, network, an unprivileged user."""
+    has = {layer.split(":")[0] for layer in layers}
+    missing = []
+    if not {"landlock", "filesystem"} & has:
+        missing.append("files outside the folder")
+    if not {"landlock", "seccomp"} & has:
+        missing.append("starting programs")
+    if "network" not in namespaces and "seccomp" not in has:
+        missing.append("network")
+    if 0 in os.getresuid():
+        missing.append("running as root")
+    return missing
+
+
+def _refusal(missing: list[str], layers: list[str]) -> str:
+    found = "; ".join(layers) or "none"
+    return (f"the sandbox cannot confine model-written code on this machine: nothing below Python guards against "
+            f"{', '.join(missing)} (layers found: {found}). Run as an unprivileged user on a Linux kernel with "
+            f"Landlock and seccomp, where namespaces are allowed; or, to run it anyway with only what was found, set "
+            f"{UNCONFINED_VARIABLE}=1 (docs/sandbox.md says what that leaves open)")
+
+
+def _run(job: dict[str, Any]) -> None:
+    """Install the audit hook, run the code, report its result on the control pipe, exit."""
     sys.dont_write_bytecode = True  # a refused .pyc write would read as a blocked action
     import _posixsubprocess
     import ctypes  # noqa: F401  importing ctypes dlopens; numpy imports it, so do it before ctypes is refused
@@ -472,9 +656,7 @@ def _child_main() -> None:
     namespace.update(job["inputs"])
     namespace.update({name: channel.stub(name) for name in job["api"]})
     given = {name: id(value) for name, value in namespace.items()}
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, "/usr/share/zoneinfo"}
-    roots.update(entry for entry in sys.path if os.path.isabs(entry))
-    read_roots = tuple(sorted({os.path.realpath(root) for root in roots}))
+    read_roots = tuple(sorted({*job["reads"], "/usr/share/zoneinfo"}))
     _posixsubprocess.fork_exec = _make_refusal(job["fd_out"], lock, "starting processes (fork_exec)")
     for name in ("mkfifo", "mknod"):  # these raise no audit event, so they cannot be checked, only refused
         refusal = _make_refusal(job["fd_out"], lock, f"creating special files (os.{name})")
@@ -498,13 +680,20 @@ def _child_main() -> None:
     os._exit(0)
 
 
-def _set_limits(limits: dict[str, Any]) -> None:
-    """Apply the OS limits to this process (soft = hard, so the code cannot raise them again)."""
+def _set_limits(limits: dict[str, Any], dropped: bool) -> None:
+    """Apply the OS limits to this process (soft = hard, so the code cannot raise them again).
+
+    RLIMIT_NPROC counts every process of the user, so it is set only for the sandbox's own user (a person's own
+    uid may run hundreds); starting processes is refused by seccomp anyway, this bounds threads.
+    """
     cpu = int(limits["cpu_seconds"])
     _limit(resource.RLIMIT_CPU, cpu, cpu + 1)  # SIGXCPU at the soft limit, SIGKILL one second later
     _limit(resource.RLIMIT_AS, limits["memory_mb"] * _MB, limits["memory_mb"] * _MB)
     _limit(resource.RLIMIT_FSIZE, limits["file_mb"] * _MB, limits["file_mb"] * _MB)
     _limit(resource.RLIMIT_CORE, 0, 0)
+    _limit(resource.RLIMIT_NOFILE, _OPEN_FILES, _OPEN_FILES)
+    if dropped:
+        _limit(resource.RLIMIT_NPROC, _THREADS, _THREADS)
 
 
 def _limit(which: int, soft: int, hard: int) -> None:
@@ -548,6 +737,8 @@ def _error_line(exc: BaseException) -> str:
     text = lines[0][:300] if lines else ""
     if isinstance(exc, PermissionError) and text.startswith("blocked: "):
         return text
+    if isinstance(exc, OSError) and exc.errno in (errno.EPERM, errno.EACCES, errno.EROFS):
+        return f"blocked: the kernel refused ({type(exc).__name__}: {text})"
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
