@@ -237,3 +237,44 @@ def test_no_layer_below_python_means_refusal_unless_accepted(world, monkeypatch)
     monkeypatch.setenv(runner.UNCONFINED_VARIABLE, "1")
     result = run_python("result = 1", folder=world["folder"], limits=LIMITS)
     assert result.ok and result.value == 1 and any(layer.startswith("UNCONFINED") for layer in result.layers)
+
+
+def test_a_planted_symlink_to_a_folder_is_not_written_through(world):
+    (world["folder"] / "sub").symlink_to(world["outside"], target_is_directory=True)
+    before = snapshot(world["outside"])
+    result = run_python("import os\nos.mkdir('sub')\nopen('sub/x.txt', 'w').write('x')", folder=world["folder"],
+                        limits=LIMITS)
+    assert snapshot(world["outside"]) == before and (world["folder"] / "sub").is_symlink()
+    assert not result.ok and "sub: not copied back" in result.error
+
+
+def test_a_run_stopped_at_the_wall_clock_keeps_what_it_wrote(world):
+    result = run_python("open('early.txt', 'w').write('kept')\nwhile True:\n    pass", folder=world["folder"],
+                        limits=Limits(seconds=1, cpu_seconds=5))
+    assert result.error.startswith("TimeoutError")
+    assert (world["folder"] / "early.txt").read_text() == "kept"
+
+
+def test_two_runs_on_one_folder_keep_each_others_files(world):
+    import threading
+
+    results = {}
+
+    def one(name: str) -> None:
+        results[name] = run_python(f"import time\nopen('{name}.txt', 'w').write('{name}')\ntime.sleep(0.5)",
+                                   folder=world["folder"], limits=LIMITS)
+
+    threads = [threading.Thread(target=one, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(result.ok for result in results.values()), results
+    assert {path.name for path in world["folder"].iterdir()} == {"a.txt", "b.txt"}
+
+
+def test_a_folder_larger_than_the_quota_is_refused_and_left_alone(world):
+    (world["folder"] / "big.bin").write_bytes(b"x" * (3 << 20))
+    result = run_python("result = 1", folder=world["folder"], limits=Limits(disk_mb=2))
+    assert not result.ok and "raise Limits.disk_mb" in result.error
+    assert (world["folder"] / "big.bin").stat().st_size == 3 << 20

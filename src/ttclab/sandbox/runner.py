@@ -1,27 +1,23 @@
-"""Run untrusted, model-written Python in a separate, limited process.
+"""Run untrusted, model-written Python in a separate, confined process.
 
-Used for ArcMemo's `transform` programs, mem-agent's memory tools and reward-hacking experiments: the code may be
-wrong, slow, greedy or sly, and none of that may hurt the caller or reach outside the folder it was given.
+Used for ArcMemo's `transform` programs, mem-agent's memory code and the reward-hacking judge: the code may be
+wrong, slow, greedy or hostile, and none of that may hurt the caller or reach outside the folder it was given.
+docs/sandbox.md is the threat model; tests/sandbox/test_attacks.py is what backs each claim.
 
-What is a real boundary:
-- A separate process (new session, so the whole process group is killed), started with `python -I -B` and a minimal
-  environment: no proxies, no API keys, HOME and TMPDIR point at the folder.
-- OS resource limits set in the child: RLIMIT_AS (memory), RLIMIT_CPU, RLIMIT_FSIZE, no core files.
-- A wall-clock timeout enforced by the parent, and stdout/stderr/result sizes capped by the parent.
+The child (`python -I -B`, a minimal environment: no API keys, no proxies) is a *keeper* that runs only trusted
+code. It enters new namespaces, pivots into a root of read-only binds with the folder on a capped tmpfs
+(`confine.py`, `scratch.py`), and forks the process that runs the code. That process drops to an unprivileged
+user with no capabilities, sets its rlimits, then restricts itself with Landlock (`landlock.py`) and a seccomp
+filter (`seccomp.py`) before the first line of the code runs. The keeper enforces the wall clock, copies the
+folder back, and reports on a status pipe that the code never holds: which layers were active and how the code's
+process ended. A layer the kernel refuses is left out of `RunResult.layers`, never assumed. A run with no layer
+below Python for files, programs, network or the user is refused (`SandboxUnavailable`) unless
+TTCLAB_SANDBOX_UNCONFINED=1.
 
-What is only best effort (a Python audit hook, installed before the code runs):
-- It refuses network (`socket.*`), starting processes (subprocess, os.system, os.exec*, os.spawn*, os.posix_spawn,
-  os.fork, pty.spawn; `_posixsubprocess.fork_exec`, `os.mkfifo` and `os.mknod` are replaced by refusals and their
-  modules cannot be imported afresh), ctypes, sub-interpreters, gc introspection,
-  building code objects, changing resource limits, signalling other processes, symlinks and `chdir`, writes of any
-  kind outside the folder, and reads outside the folder except the Python installation and `sys.path`.
-- Everything the hook uses is bound in its closure, so patching `os.path` or `builtins` does not fool it.
-- It is not proof against a determined attacker: native code (an extension module or ELF written into the folder and
-  imported, a bug in a C extension) runs without audit events; `os.stat` and `os.access` raise no events, so the
-  code can learn which paths exist anywhere; a second thread can race a path check (check, then swap a symlink).
-  Run the parent as an unprivileged user; use a container or VM when the threat is a capable adversary.
-- The code can reach its own control pipe (it is just a file descriptor), so it controls what it reports about
-  itself; it cannot hide a blocked action, which the hook reports before refusing.
+An audit hook stays as a second layer: it names refused actions in `error` ("blocked: ..."). It is not a barrier.
+Code can switch it off from inside, and the attack tests do exactly that before they attack. Everything the
+code's own process sends (its result, its variables, the hook's reports) is a claim the code could forge. Decide
+from values you check yourself, as the reward-hacking judge does.
 """
 
 from __future__ import annotations
