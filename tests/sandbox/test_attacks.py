@@ -278,3 +278,40 @@ def test_a_folder_larger_than_the_quota_is_refused_and_left_alone(world):
     result = run_python("result = 1", folder=world["folder"], limits=Limits(disk_mb=2))
     assert not result.ok and "raise Limits.disk_mb" in result.error
     assert (world["folder"] / "big.bin").stat().st_size == 3 << 20
+
+
+UNPRIVILEGED = '''
+import json, sys
+from pathlib import Path
+from ttclab.sandbox import run_python, Limits
+folder, attacks = Path(sys.argv[1]), json.loads(sys.argv[2])
+results = [run_python(code, folder=folder, limits=Limits(seconds=10, cpu_seconds=10)) for code in attacks]
+print(json.dumps([[result.ok, result.error, list(result.layers), repr(result)] for result in results]))
+'''
+
+
+def test_an_unprivileged_parent_confines_through_a_user_namespace(world):
+    """Run as uid 1000 (in a user namespace made for the test), the sandbox takes the path a non-root user takes:
+    a user namespace of its own mapping only that uid, with the same layers, and the same attacks fail."""
+    import json
+    import subprocess
+    import sys
+
+    names = ["read the canary", "write the canary", "execv", "socket", "sqlite attach", "ctypes system"]
+    world["folder"].chmod(0o777)
+    before = snapshot(world["outside"])
+    command = ["unshare", "--user", "--map-user=1000", "--map-group=1000", sys.executable, "-c", UNPRIVILEGED,
+               str(world["folder"]), json.dumps([attack_code(world, name) for name in names])]
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    except FileNotFoundError:
+        pytest.skip("no unshare command")
+    if finished.returncode != 0 and "unshare failed" in finished.stderr:
+        pytest.skip(f"user namespaces not allowed here: {finished.stderr.strip()}")
+    assert finished.returncode == 0, finished.stderr
+    for name, (ok, error, layers, shown) in zip(names, json.loads(finished.stdout), strict=True):
+        assert "namespaces: mount, pid, network, ipc, uts, user" in layers
+        assert "user: uid 1000, no capabilities" in layers
+        assert SECRET not in shown, name
+        assert name in SILENT or (not ok and error), (name, error)
+    assert snapshot(world["outside"]) == before

@@ -592,8 +592,9 @@ def _inmate(job: dict[str, Any], layers: list[str], namespaces: list[str]) -> No
         if namespaces or os.geteuid() != 0:  # root without namespaces has no folder the sandbox user may write
             layers.append(confine.drop_privileges("user" in namespaces))
         kernel.libc_call("prctl", _PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after the uid change, which clears it
-        _set_limits(limits, dropped=bool(layers) and layers[-1].startswith("user:"))
-        layers.append("limits: cpu, memory, file size, open files" + (", threads" if namespaces else ""))
+        dropped = os.getuid() == job["uid"]
+        _set_limits(limits, dropped=dropped)
+        layers.append("limits: cpu, memory, file size, open files" + (", threads" if dropped else ""))
         kernel.libc_call("prctl", _PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         if "landlock" not in disabled and landlock.abi():
             writable = [job["folder"], "/dev/null"]
