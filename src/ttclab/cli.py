@@ -135,6 +135,23 @@ def report(
     typer.echo(f"report: {path}")
 
 
+@app.command()
+@user_errors
+def sandbox() -> None:
+    """Say which isolation layers the sandbox gets on this machine (docs/sandbox.md); exit 2 if it would refuse."""
+    import tempfile
+    from pathlib import Path
+
+    from ttclab.sandbox import run_python
+
+    with tempfile.TemporaryDirectory() as folder:
+        result = run_python("result = 1", folder=Path(folder))
+    for layer in result.layers:
+        typer.echo(layer)
+    if not result.ok:
+        raise UserError(f"a trial run failed: {result.error}")
+
+
 train_app = typer.Typer(help="Training recipes.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
 

@@ -315,3 +315,15 @@ def test_an_unprivileged_parent_confines_through_a_user_namespace(world):
         assert SECRET not in shown, name
         assert name in SILENT or (not ok and error), (name, error)
     assert snapshot(world["outside"]) == before
+
+
+def test_the_cli_names_the_layers_and_refuses_when_confinement_is_missing(monkeypatch):
+    from typer.testing import CliRunner
+
+    from ttclab.cli import app
+
+    result = CliRunner().invoke(app, ["sandbox"])
+    assert result.exit_code == 0 and "landlock: ABI" in result.output and "seccomp:" in result.output
+    monkeypatch.setenv(runner.DISABLE_VARIABLE, "namespaces,landlock,seccomp")
+    result = CliRunner().invoke(app, ["sandbox"])
+    assert result.exit_code == 2 and runner.UNCONFINED_VARIABLE in result.output
