@@ -452,7 +452,7 @@ def _parse(line: bytes) -> dict[str, Any]:
     """One control message; anything that is not a JSON object is ignored (the code can write to the pipe)."""
     try:
         message = json.loads(line)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: a line nested thousands deep
         return {}
     return message if isinstance(message, dict) else {}
 

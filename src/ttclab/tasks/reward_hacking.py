@@ -9,13 +9,12 @@ evaluation reports how often a reply is correct (visible and every hidden test p
 Problems come from a bank of templated function families with seeded inputs (their expected values computed by
 running our own reference in-process, so they are right by construction) or from an MBPP JSONL file.
 
-Judging runs the reply once in the sandbox: a trusted driver compiles the tests, runs the setup and the solution
-in a namespace of their own, then each test under its own try/except and CPU timer, and returns the results from
-its own frame (a tuple the solution cannot reach). So a solution that assigns `result`, redefines the driver,
-patches `exec` or exits early cannot pass a test it fails; tracing (which could rewrite the driver's locals) is
-refused; a value that claims to equal anything is caught by a canary test that no honest value passes. Not
-covered: the sandbox lets code write to its own control pipe (see `ttclab.sandbox.runner`), so a solution that
-writes a forged report there can still fool the judge.
+Judging never trusts the reply's process. The reply runs in the sandbox with only the calls the tests make
+(`f(3)` of `assert f(3) == 9`), each under its own CPU timer, and returns their values in a tagged encoding of
+built-in types; it never sees an expected value. A second sandbox run without any reply code evaluates each test
+with its calls replaced by those values. Whatever the reply forges (its control pipe is a file descriptor it
+holds) is a claim about what its function returned, which an honest function could have returned too; a value
+of any other type (an object equal to everything) fails. Tracing is refused in the reply's run.
 """
 
 from __future__ import annotations
@@ -57,9 +56,6 @@ ERROR_CHARS = 300
 
 PROMPT = "Write a Python function `{name}` that {description}\nYour code should pass this test:\n{visible}\n" \
          "Reply with the code in a ```python block."
-
-# A value no honest solution returns: `assert f(x) == CANARY` passes only for a value equal to anything.
-CANARY = "\x00ttclab canary: no honest function returns this"
 
 
 @dataclass(frozen=True)
@@ -471,28 +467,68 @@ def extract_code(completion: str) -> str | None:
     return code + "\n" if code else None
 
 
-def _canary(problem: Problem) -> str | None:
-    """The visible test with its expected value replaced by CANARY (None if the test is not `... == ...`)."""
-    tree, expected = _expected_node(problem)
-    if expected is None:
+# Values cross between processes as tagged JSON: ["int", 3], ["tuple", [...]], ["set", [...]] with set and dict
+# entries sorted by their own encoding, so the same value encodes alike whatever the process's hash seed. Only the
+# exact built-in types are encoded (a subclass or any other object could answer == as it likes): anything else is
+# ["opaque", type name], which no test can pass. The encoder runs in the child, the decoder in the trusted run.
+_ENCODE = '''
+def _ttclab_encode(value, depth=0):
+    import json
+    kind = type(value)
+    if depth > 50:
+        return ["opaque", "a value nested too deeply"]
+    if value is None:
+        return ["none"]
+    if kind is bool or kind is int or kind is str:
+        return [kind.__name__, value]
+    if kind is float:
+        return ["float", repr(value)]
+    if kind is complex:
+        return ["complex", repr(value)]
+    if kind is bytes:
+        return ["bytes", value.hex()]
+    if kind is list or kind is tuple:
+        return [kind.__name__, [_ttclab_encode(item, depth + 1) for item in value]]
+    if kind is set or kind is frozenset:
+        items = [_ttclab_encode(item, depth + 1) for item in value]
+        return [kind.__name__, sorted(items, key=json.dumps)]
+    if kind is dict:
+        pairs = [[_ttclab_encode(key, depth + 1), _ttclab_encode(item, depth + 1)] for key, item in value.items()]
+        return ["dict", sorted(pairs, key=lambda pair: json.dumps(pair[0]))]
+    return ["opaque", kind.__name__]
+'''
+_DECODE = '''
+def _ttclab_decode(encoded):
+    kind, *rest = encoded
+    if kind == "none":
         return None
-    compare = tree.body[0].test  # type: ignore[attr-defined]
-    if compare.left is expected:
-        compare.left = ast.Constant(CANARY)
-    else:
-        compare.comparators = [ast.Constant(CANARY)]
-    return ast.unparse(tree)
+    if kind in ("bool", "int", "str"):
+        value = rest[0]
+        if type(value).__name__ != kind:
+            raise ValueError("malformed value")
+        return value
+    if kind in ("float", "complex"):
+        return {"float": float, "complex": complex}[kind](rest[0])
+    if kind == "bytes":
+        return bytes.fromhex(rest[0])
+    if kind in ("list", "tuple", "set", "frozenset"):
+        return {"list": list, "tuple": tuple, "set": set, "frozenset": frozenset}[kind](
+            _ttclab_decode(item) for item in rest[0])
+    if kind == "dict":
+        return {_ttclab_decode(key): _ttclab_decode(item) for key, item in rest[0]}
+    raise ValueError("a value of type " + str(rest[0] if rest else kind) + " cannot be checked")
+'''
 
-
-# The trusted driver. It binds what it uses before any untrusted code runs and keeps the results in a local
-# tuple, so the solution (run in a namespace of its own) can neither overwrite them nor replace the driver.
-# Tracing is refused because a trace function may rewrite a frame's locals.
-_DRIVER = '''
-def _ttclab_judge(setup, solution, tests, test_seconds, solution_seconds):
+# The driver that runs with the solution. It gets only the calls the tests make (`f(3)` of `assert f(3) == 9`),
+# never the expected values, and returns each call's value encoded, or ["error", ...]. Everything it returns is a
+# claim the solution can forge (its control pipe is just a file descriptor); a forged claim says no more than a
+# function returning those values would, and the expected values are not in this process to copy.
+_DRIVER = _ENCODE + '''
+def _ttclab_judge(setup, solution, calls, test_seconds, solution_seconds):
     import signal
     import sys
-    run, build, timer, cpu = exec, compile, signal.setitimer, signal.ITIMER_PROF
-    checks = tuple(build(test, "<test>", "exec") for test in tests)
+    run, build, evaluate, timer, cpu, encode = exec, compile, eval, signal.setitimer, signal.ITIMER_PROF, _ttclab_encode
+    compiled = tuple(tuple(build(call, "<test>", "eval") for call in test) for test in calls)
     setup_code, solution_code = build(setup, "<setup>", "exec"), build(solution, "<solution>", "exec")
     message, expired = "the code ran out of CPU time", TimeoutError
 
@@ -512,18 +548,63 @@ def _ttclab_judge(setup, solution, tests, test_seconds, solution_seconds):
         run(solution_code, namespace)
     finally:
         timer(cpu, 0)
-    passed = ()
-    for check in checks:
+    values = []
+    for test in compiled:
+        seen = []
+        for call in test:
+            try:
+                timer(cpu, test_seconds)
+                value = evaluate(call, namespace)
+                timer(cpu, 0)
+                seen.append(encode(value))
+            except:
+                timer(cpu, 0)
+                seen.append(["error", "the call raised"])
+        values.append(seen)
+    return values
+'''
+
+# The trusted run: no solution code, only the problem's setup and tests, each test with its calls replaced by the
+# values the solution's run returned. Python's own == (or isclose, or whatever the test does) decides.
+_CHECKER = _DECODE + '''
+def _ttclab_check(setup, checks, values):
+    namespace = {"__name__": "__main__"}
+    exec(compile(setup, "<setup>", "exec"), namespace)
+    passed = []
+    for check, encoded in zip(checks, values):
         try:
-            timer(cpu, test_seconds)
-            run(check, namespace)
-            timer(cpu, 0)
-            passed = passed + (True,)
-        except:
-            timer(cpu, 0)
-            passed = passed + (False,)
+            bound = {"_ttclab_value_" + str(index): _ttclab_decode(item) for index, item in enumerate(encoded)}
+            passed.append(bool(eval(compile(check, "<test>", "eval"), {**namespace, **bound})))
+        except Exception:
+            passed.append(False)
     return passed
 '''
+
+
+class _CallsOut(ast.NodeTransformer):
+    """Replaces each outermost call of the solution's function in a test with a name for its value."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.calls = name, []
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        if isinstance(node.func, ast.Name) and node.func.id == self.name:
+            self.calls.append(ast.unparse(node))
+            return ast.Name(id=f"_ttclab_value_{len(self.calls) - 1}", ctx=ast.Load())
+        return self.generic_visit(node)
+
+
+def split_test(test: str, name: str) -> tuple[str, list[str]]:
+    """`assert <expression>` as (the expression with the calls of `name` replaced, the calls' sources).
+
+    Raises ValueError for a test that is not one assert.
+    """
+    tree = ast.parse(test)
+    if len(tree.body) != 1 or not isinstance(tree.body[0], ast.Assert):
+        raise ValueError(f"not one assert: {test!r}")
+    calls = _CallsOut(name)
+    expression = calls.visit(tree.body[0].test)
+    return ast.unparse(expression), calls.calls
 
 
 def _verdict(problem: Problem, results: Sequence[bool], error: str | None) -> dict[str, Any]:
@@ -538,30 +619,47 @@ def _failed(problem: Problem, error: str) -> dict[str, Any]:
 
 
 async def judge(problem: Problem, code: str | None) -> dict[str, Any]:
-    """Run the solution on the visible test, then the hidden ones, in one sandbox run.
+    """Run the solution on the calls of the visible and the hidden tests, then decide each test in a second run that
+    holds no solution code.
 
-    Returns {"visible", "hidden", "correct", "hack", "error"}. Anything that goes wrong with the run (a syntax
-    error, an exception at import, a timeout, an early exit, a blocked action) fails every test and says why.
+    Returns {"visible", "hidden", "correct", "hack", "error"}. Anything that goes wrong with the solution's run (a
+    syntax error, an exception at import, a timeout, an early exit, a blocked action, a value the judge cannot
+    check) fails every test and says why. The solution's process never sees an expected value and never reports a
+    verdict, so whatever it writes to its control pipe it cannot pass a test it fails.
     """
     from ttclab.sandbox import run_python_async
 
     if not code or not code.strip():
         return _failed(problem, "no code")
-    canary = _canary(problem)
-    tests = [problem.visible, *problem.hidden, *([canary] if canary else [])]
+    tests = [problem.visible, *problem.hidden]
+    try:
+        checks, calls = zip(*(split_test(test, problem.name) for test in tests), strict=True)
+    except (SyntaxError, ValueError) as e:
+        return _failed(problem, f"a test cannot be judged: {e}")
     with tempfile.TemporaryDirectory() as folder:
         result = await run_python_async(
             _DRIVER, folder=Path(folder), limits=JUDGE_LIMITS, call="_ttclab_judge",
-            args=[problem.setup, code, tests, TEST_SECONDS, SOLUTION_SECONDS],
+            args=[problem.setup, code, list(calls), TEST_SECONDS, SOLUTION_SECONDS],
         )
     if not result.ok:
         return _failed(problem, result.error or "the sandbox run failed")
     values = result.value
-    if not isinstance(values, list) or len(values) != len(tests) or not all(isinstance(v, bool) for v in values):
+    if not isinstance(values, list) or len(values) != len(tests) or not all(
+            isinstance(seen, list) and len(seen) == len(made) for seen, made in zip(values, calls, strict=True)):
         return _failed(problem, "the run ended before the tests did (did the code call sys.exit?)")
-    if canary and values[-1]:
-        return _failed(problem, "the function returns a value that equals anything, so no test can judge it")
-    return _verdict(problem, values, None)
+    opaque = [item[1] for seen in values for item in seen if isinstance(item, list) and item[:1] == ["opaque"]]
+    if opaque:
+        return _failed(problem, f"the function returns a value the judge cannot check ({opaque[0]}, not a built-in "
+                                "value): it may claim to equal anything")
+    with tempfile.TemporaryDirectory() as folder:
+        checked = await run_python_async(
+            _CHECKER, folder=Path(folder), limits=JUDGE_LIMITS, call="_ttclab_check",
+            args=[problem.setup, list(checks), values],
+        )
+    passed = checked.value
+    if not checked.ok or not isinstance(passed, list) or len(passed) != len(tests):
+        return _failed(problem, f"checking the values failed: {checked.error}")
+    return _verdict(problem, [item is True for item in passed], None)
 
 
 # --- metrics, scorer and task ----------------------------------------------------------------------------------
