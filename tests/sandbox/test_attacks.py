@@ -327,3 +327,36 @@ def test_the_cli_names_the_layers_and_refuses_when_confinement_is_missing(monkey
     monkeypatch.setenv(runner.DISABLE_VARIABLE, "namespaces,landlock,seccomp")
     result = CliRunner().invoke(app, ["sandbox"])
     assert result.exit_code == 2 and runner.UNCONFINED_VARIABLE in result.output
+
+
+def test_open_files_and_threads_are_bounded(world):
+    files = "handles = []\ntry:\n    for i in range(1000):\n        handles.append(open(f'f{i % 10}', 'w'))\n" \
+            "except OSError as e:\n    result = [len(handles), e.errno]"
+    result = run_python(files, folder=world["folder"], limits=LIMITS)
+    assert result.value[1] == 24 and result.value[0] < runner._OPEN_FILES  # EMFILE
+    threads = "import threading, time\nstarted = []\ntry:\n    for i in range(500):\n" \
+              "        t = threading.Thread(target=time.sleep, args=(5,), daemon=True)\n        t.start()\n" \
+              "        started.append(t)\nexcept RuntimeError:\n    pass\nresult = len(started)"
+    result = run_python(threads, folder=world["folder"], limits=LIMITS)
+    assert 0 < result.value < runner._THREADS
+
+
+def test_never_root_and_no_capabilities(world):
+    code = DISARM + "import os\nuids = os.getresuid()\nopen('f', 'w').close()\nos.chown('f', 0, 0)"
+    result = run_python(code, folder=world["folder"], limits=LIMITS)
+    assert 0 not in result.variables["uids"]
+    assert not result.ok and "Operation not permitted" in result.error  # chown needs CAP_CHOWN
+
+
+def test_native_code_written_to_the_folder_cannot_be_loaded(world):
+    """The folder is mounted noexec: a copied extension module (a real ELF shared object) fails to map."""
+    code = DISARM + textwrap.dedent('''
+        import importlib.machinery, importlib.util, _json, shutil
+        shutil.copy(_json.__file__, "evil.so")
+        loader = importlib.machinery.ExtensionFileLoader("_json", "evil.so")
+        spec = importlib.util.spec_from_file_location("_json", "evil.so", loader=loader)
+        module = importlib.util.module_from_spec(spec)
+    ''')
+    result = run_python(code, folder=world["folder"], limits=LIMITS)
+    assert not result.ok and result.error.startswith("ImportError"), result.error
+    assert (world["folder"] / "evil.so").stat().st_size > 1000  # the copy itself was allowed
