@@ -82,6 +82,9 @@ ATTACKS = {
     "write into sys.path": "import ttclab\nopen(ttclab.__file__, 'a').write('# owned')",
     "sys.modules swap": "import types\nsys.modules['os'] = types.SimpleNamespace()\nimport os as real\n"
                         "leak = open(CANARY).read()",
+    "gc.get_referrers": "import gc, builtins\nholders = gc.get_referrers(builtins.open)\n"
+                        "channel = [o for o in gc.get_objects() if type(o).__name__ == '_Channel']\n"
+                        "leak = open(CANARY).read()",
     "audit hook games": "sys.addaudithook(lambda event, args: None)\nleak = open(CANARY).read()",
     "kill everything": "import signal\nos.kill(-1, signal.SIGKILL)",
     "read /proc of others": "leak = [open(f'/proc/{p}/environ').read() for p in os.listdir('/proc') if p.isdigit()]",

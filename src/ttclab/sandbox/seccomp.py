@@ -1,7 +1,9 @@
 """seccomp: the kernel refuses system calls that no sandboxed Python program needs.
 
-A classic-BPF filter, written out here rather than taken from libseccomp (whose Python bindings are not on PyPI in
-a maintained form): the policy is a short deny-list on top of Landlock, namespaces and an unprivileged user. Calls
+A classic-BPF filter written out here: libseccomp's own Python bindings are not published on PyPI (Debian ships them
+for its system Python only, and the third-party ctypes wrapper `pyseccomp` was last released in 2021), and the
+policy is short: a deny-list on top of Landlock, namespaces and an unprivileged user, checked instruction by
+instruction in tests/sandbox/test_seccomp.py. Calls
 that only an escape would make kill the process (the parent sees it die of SIGSYS, so the attempt cannot be
 hidden); calls that ordinary libraries may try and handle (sockets, fork) fail with EPERM.
 """
