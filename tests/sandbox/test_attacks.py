@@ -363,3 +363,11 @@ def test_native_code_written_to_the_folder_cannot_be_loaded(world):
     result = run_python(code, folder=world["folder"], limits=LIMITS)
     assert not result.ok and result.error.startswith("ImportError"), result.error
     assert (world["folder"] / "evil.so").stat().st_size > 1000  # the copy itself was allowed
+
+
+def test_sparse_files_cannot_fill_the_real_disk_through_the_copy_back(world):
+    """Sparse files cost the tmpfs nothing; copied back they would cost their whole length: capped at disk_mb."""
+    code = "for i in range(40):\n    with open(f's{i}', 'wb') as f:\n        f.truncate(4 << 20)"
+    result = run_python(code, folder=world["folder"], limits=Limits(disk_mb=8, file_mb=5))
+    assert not result.ok and "exceed the disk quota" in result.error
+    assert sum(path.stat().st_size for path in world["folder"].iterdir()) <= 8 << 20

@@ -553,7 +553,7 @@ def _child_main() -> None:
     outcome: dict[str, Any] = {**_wait(pid, limits["seconds"]), "problems": []}
     if manifest is not None:
         try:
-            outcome["problems"] = scratch.copy_out(folder, folder_fd, manifest)
+            outcome["problems"] = scratch.copy_out(folder, folder_fd, manifest, limits["disk_mb"] * _MB)
         except OSError as exc:
             outcome["problems"] = [f"copying back failed: {exc}"]
     _send(status, {"kind": "ended", **outcome})

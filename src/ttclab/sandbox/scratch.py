@@ -75,12 +75,16 @@ def _pour(source: int, target: int) -> None:
             data = data[os.write(target, data):]
 
 
-def copy_out(source: str, target_fd: int, manifest: Manifest) -> list[str]:
+def copy_out(source: str, target_fd: int, manifest: Manifest, budget: int) -> list[str]:
     """Copy what changed in `source` (the scratch tmpfs) back into the folder open at `target_fd`, and remove what
-    the code removed; the problems met, one line each (the rest is still copied)."""
+    the code removed; the problems met, one line each (the rest is still copied).
+
+    At most `budget` bytes are written, counted by files' apparent sizes: a sparse file costs the tmpfs nothing
+    but would cost the real disk its whole length.
+    """
     problems: list[str] = []
     present: set[str] = set()
-    _copy_out(source, target_fd, "", manifest, present, problems)
+    _copy_out(source, target_fd, "", manifest, present, problems, [budget])
     for relative in sorted(set(manifest) - present, key=lambda path: -path.count("/")):
         parent, name = os.path.split(relative)
         try:
@@ -110,7 +114,8 @@ def _open_path(root_fd: int, relative: str) -> int:
     return fd
 
 
-def _copy_out(source: str, fd: int, prefix: str, manifest: Manifest, present: set[str], problems: list[str]) -> None:
+def _copy_out(source: str, fd: int, prefix: str, manifest: Manifest, present: set[str], problems: list[str],
+              budget: list[int]) -> None:
     for entry in os.scandir(source):
         relative = prefix + entry.name
         if entry.is_dir(follow_symlinks=False):
@@ -123,7 +128,7 @@ def _copy_out(source: str, fd: int, prefix: str, manifest: Manifest, present: se
                 problems.append(f"{relative}: not copied back ({exc.strerror}: the folder has something else there)")
                 continue
             try:
-                _copy_out(entry.path, child, relative + "/", manifest, present, problems)
+                _copy_out(entry.path, child, relative + "/", manifest, present, problems, budget)
             finally:
                 os.close(child)
         elif entry.is_file(follow_symlinks=False):
@@ -131,6 +136,10 @@ def _copy_out(source: str, fd: int, prefix: str, manifest: Manifest, present: se
             info = entry.stat(follow_symlinks=False)
             if manifest.get(relative) == (info.st_size, info.st_mtime_ns):
                 continue  # unchanged by the code
+            if info.st_size > budget[0]:
+                problems.append(f"{relative}: not copied back (the folder's files would exceed the disk quota)")
+                continue
+            budget[0] -= info.st_size
             try:
                 _replace(entry.path, fd, entry.name, info)
             except OSError as exc:
