@@ -2,10 +2,10 @@
 
 The sandbox's child splits in two. The *keeper* (trusted code only) enters new mount, PID, network, IPC and UTS
 namespaces (and a user namespace when not root), builds a root of read-only binds (the system's /usr, the Python
-installation, the virtual environment, each `sys.path` entry) with a fresh tmpfs of `disk_mb` at the folder's path,
-copies the folder in, pivots into that root and forks the *inmate*. The inmate becomes PID 1 of its namespace,
-mounts its own /proc, drops to an unprivileged user and loses every capability before any untrusted code runs; the
-keeper waits for it, kills it at the wall-clock limit, and copies the scratch folder back.
+installation, the virtual environment, the folder that holds ttclab) with a fresh tmpfs of `disk_mb` at the
+folder's path, copies the folder in, pivots into that root and forks the *inmate*. The inmate becomes PID 1 of its
+namespace, mounts its own /proc, drops to an unprivileged user and loses every capability before any untrusted
+code runs; the keeper waits for it, kills it at the wall-clock limit, and copies the scratch folder back.
 
 Each step that the kernel refuses is skipped and left out of the layers reported, never silently assumed.
 """
