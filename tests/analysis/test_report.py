@@ -90,7 +90,7 @@ def test_x_scale(xs: list[float], scale: str) -> None:
 def test_findings_come_first_with_the_test_named(report: Path) -> None:
     page = report.read_text()
     assert page.index("<h2>Findings</h2>") < page.index("<h2>Accuracy vs. reasoning</h2>")
-    assert "paired bootstrap over questions" in page
+    assert "permutation test within questions" in page and "too few questions" in page
     assert "<h2>Outcomes by kind</h2>" in page and "<h2>Budget adherence</h2>" in page
     assert "Task: counting" in page
     for name in ("trends.csv", "overthinking.csv", "adherence.csv", "adherence.png"):

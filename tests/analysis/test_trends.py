@@ -8,7 +8,6 @@ the coverage test would catch it.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,15 +16,18 @@ import pytest
 
 from ttclab.analysis.frame import FRAME_COLUMNS, summarise
 from ttclab.analysis.trends import (
+    CALLS_FAILED,
     CONTROLLED_CURVE_COLUMNS,
     CONTROLLED_TREND_COLUMNS,
     INVERSE,
+    MIN_QUESTIONS,
     NATURAL_CURVE_COLUMNS,
     NATURAL_TREND_COLUMNS,
     NO_TREND,
     OVERTHINKING_COLUMNS,
     POSITIVE,
     TOO_FEW,
+    TOO_FEW_QUESTIONS,
     controlled_curves,
     controlled_trends,
     natural_curves,
@@ -207,7 +209,8 @@ def test_planted_decline_is_inverse_scaling() -> None:
     assert list(controlled_trends(frame, n_boot=10).columns) == CONTROLLED_TREND_COLUMNS
     assert trend["verdict"] == INVERSE
     assert trend["slope_high"] < 0 and trend["slope_low"] <= trend["slope"] <= trend["slope_high"]
-    assert "paired bootstrap over questions" in trend["test"] and "log2(1 + mean reasoning tokens)" in trend["test"]
+    assert "permutation test within questions" in trend["test"] and "log2(1 + mean reasoning tokens)" in trend["test"]
+    assert trend["p_value"] <= 0.05
     assert trend["best_budget"] == 0 and trend["largest_budget"] == 16384
     assert trend["largest_minus_smallest_high"] < 0
     assert trend["largest_minus_best"] == trend["largest_minus_smallest"]
@@ -256,20 +259,95 @@ def test_pairing_makes_a_small_consistent_decline_significant() -> None:
     assert trend["largest_minus_smallest_high"] < 0
 
 
-def test_bootstrap_interval_covers_the_planted_accuracy() -> None:
-    """200 seeded experiments of 60 questions x 4 budgets x 2 epochs: each 95% interval should cover
-    the population accuracy about 95% of the time; require 90% for every budget."""
+@pytest.mark.parametrize("questions", [10, 60])
+def test_intervals_cover_the_planted_accuracy_near_95_percent(questions: int) -> None:
+    """200 seeded experiments of n questions x 4 budgets x 2 epochs: each 95% interval should cover the population
+    accuracy about 95% of the time. The percentile bootstrap gave 90.5-92.5% at 60 questions; the t interval on
+    the bootstrap standard error is asked for 92% or more at 10 and 60 questions, and no more than 99%."""
     planted = np.array([0.8, 0.7, 0.6, 0.5])
     repeats = 200
     covered = np.zeros(len(planted))
-    started = time.perf_counter()
     for repeat in range(repeats):
-        frame = controlled_frame(planted, questions=60, epochs=2, seed=1000 + repeat)
+        frame = controlled_frame(planted, questions=questions, epochs=2, seed=1000 + repeat)
         curves = controlled_curves(frame, n_boot=200, seed=repeat)
         covered += ((curves["metric_low"] <= planted) & (planted <= curves["metric_high"])).to_numpy()
     coverage = covered / repeats
-    assert (coverage >= 0.90).all(), coverage
-    assert time.perf_counter() - started < 20
+    assert (coverage >= 0.92).all() and (coverage <= 0.99).all(), coverage
+
+
+def test_slope_interval_covers_the_planted_slope() -> None:
+    """Accuracy falling linearly in log2(1 + tokens) with fixed token counts: the slope's 95% interval covers
+    the planted slope in 92% to 99% of 200 experiments of 20 questions."""
+    budgets = np.array([0, 63, 1023, 16383])  # x = 0, 6, 10, 14
+    x = np.log2(1 + budgets)
+    planted = -0.02
+    accuracy = 0.85 + planted * x
+    covered = 0
+    for repeat in range(200):
+        rng = np.random.default_rng(repeat)
+        q, b = np.meshgrid(np.arange(20), np.arange(4), indexing="ij")
+        q, b = q.ravel(), b.ravel()
+        frame = _frame({"budget": budgets[b], "sample_id": q, "epoch": np.ones(len(q), int),
+                        "reasoning_tokens": budgets[b].astype(float),
+                        "outcome": np.where(rng.random(len(q)) < accuracy[b], "correct", "incorrect")})
+        trend = controlled_trends(frame, n_boot=200, seed=repeat).iloc[0]
+        covered += trend["slope_low"] <= planted <= trend["slope_high"]
+    assert 0.92 <= covered / 200 <= 0.99, covered
+
+
+@pytest.mark.parametrize("questions", [2, 6, 10, 60])
+def test_false_trends_stay_at_the_nominal_rate_at_every_sample_size(questions: int) -> None:
+    """Flat accuracy, questions of different difficulty, one epoch: the share of 200 experiments called inverse or
+    positive scaling. The bootstrap-interval verdict gave 21.6% at 2 questions, 14.4% at 6, 9.6% at 10 and 5.2% at
+    60; the permutation test holds 5% (8% allowed for the Monte Carlo noise of 200 experiments), and below
+    MIN_QUESTIONS there is no verdict at all."""
+    called = 0
+    for repeat in range(200):
+        frame = controlled_frame([0.6] * 4, questions=questions, epochs=1, spread=0.3, seed=5000 + repeat)
+        verdict = controlled_trends(frame, n_boot=200, seed=repeat).iloc[0]["verdict"]
+        if questions < MIN_QUESTIONS:
+            assert verdict == TOO_FEW_QUESTIONS
+        called += verdict in (INVERSE, POSITIVE)
+    assert called / 200 <= 0.08, called
+
+
+def test_one_question_gets_no_verdict_and_no_interval() -> None:
+    """The issue's case: one question right at budget 0, wrong at 32, was 'inverse scaling -0.202 [-0.202,
+    -0.202]' with the advice to cap thinking at 0."""
+    frame = _frame({"budget": [0, 32], "sample_id": [1, 1], "epoch": [1, 1], "reasoning_tokens": [0.0, 30.0],
+                    "outcome": ["correct", "incorrect"]})
+    trend = controlled_trends(frame, n_boot=200).iloc[0]
+    assert trend["verdict"] == TOO_FEW_QUESTIONS
+    assert math.isnan(trend["slope_low"]) and math.isnan(trend["slope_high"])
+    cost = overthinking_cost(frame, n_boot=200).iloc[0]
+    assert pd.isna(cost["cap_at"]) and cost["advice"].startswith("too few questions (1")
+    assert controlled_curves(frame, n_boot=200)["metric_low"].isna().all()
+
+
+def test_a_curve_whose_calls_all_failed_says_so() -> None:
+    frame = controlled_frame([0.7, 0.7, 0.7, 0.7], questions=20, epochs=1)
+    frame["outcome"] = "error"
+    frame["reasoning_tokens"] = np.nan
+    trend = controlled_trends(frame, n_boot=50).iloc[0]
+    assert trend["verdict"] == CALLS_FAILED and math.isnan(trend["slope"])
+    cost = overthinking_cost(frame, n_boot=50).iloc[0]
+    assert pd.isna(cost["cap_at"]) and cost["advice"] == "every call failed: nothing to advise"
+
+
+def test_difficulty_alone_fools_the_bins_but_not_the_ranks() -> None:
+    """Hard questions think longer, and within a question length changes nothing: the paper's rank method finds
+    no trend, the global bins find one, and their test says it is confounded."""
+    rng = np.random.default_rng(3)
+    questions, epochs = 120, 5
+    ease = rng.uniform(0.05, 0.95, questions)
+    q = np.repeat(np.arange(questions), epochs)
+    tokens = np.round(2000 * (1.2 - ease[q]) * rng.uniform(0.9, 1.1, len(q)))
+    correct = rng.random(len(q)) < ease[q]
+    frame = _frame({"setup": "natural", "sample_id": q, "epoch": np.tile(np.arange(1, epochs + 1), questions),
+                    "reasoning_tokens": tokens, "outcome": np.where(correct, "correct", "incorrect")})
+    trends = natural_trends(frame, n_boot=300).set_index("grouping")
+    assert trends.loc["rank", "verdict"] == NO_TREND
+    assert trends.loc["bin", "verdict"] == INVERSE and "confounded by difficulty" in trends.loc["bin", "test"]
 
 
 def test_curve_columns_and_points() -> None:
@@ -374,7 +452,7 @@ def test_natural_ranking_shows_longer_samples_are_wrong() -> None:
     trends = natural_trends(frame, n_boot=300).set_index("grouping")
     assert trends.loc["rank", "verdict"] == INVERSE and trends.loc["bin", "verdict"] == INVERSE
     assert "within-question reasoning-length rank" in trends.loc["rank", "test"]
-    assert "quantile bin (5 bins)" in trends.loc["bin", "test"]
+    assert "quantile bin (5 bins; confounded by difficulty" in trends.loc["bin", "test"]
     assert trends.loc["rank", "longest_minus_shortest_high"] < 0
 
 
@@ -410,14 +488,12 @@ def test_natural_ties_are_broken_by_epoch_and_uncounted_rows_are_left_out() -> N
     assert (trends["verdict"] == TOO_FEW).all()  # equal lengths: no spread of x to fit a slope on
 
 
-def test_bootstrap_of_100k_rows_takes_seconds() -> None:
+def test_statistics_of_100k_rows() -> None:
+    """Its time is measured in benchmarks/report_speed.py; here only that the result is right."""
     frame = pd.concat(
         [controlled_frame([0.8, 0.7, 0.6, 0.5], questions=1250, epochs=5, model=f"m{i}", seed=i) for i in range(4)],
         ignore_index=True,
     )
     assert len(frame) == 100_000
-    started = time.perf_counter()
     trends = controlled_trends(frame, n_boot=1000)
-    elapsed = time.perf_counter() - started
     assert set(trends["verdict"]) == {INVERSE}
-    assert elapsed < 15, elapsed

@@ -384,10 +384,15 @@ def _findings_section(found: _Findings) -> str:
     tests = sorted({str(t) for t in [*found.controlled.get("test", []), *found.natural.get("test", [])]})
     named = "".join(f"<li>{html.escape(t)}</li>" for t in tests) or "<li>no curve had two points</li>"
     return (
-        "<h2>Findings</h2>\n<p>One row per curve. <b>inverse scaling</b>: the 95% interval of the slope of the "
-        "metric against log2(1 + reasoning tokens) lies below zero; <b>positive scaling</b>: above; otherwise "
-        "no significant trend. Intervals come from a bootstrap over questions (all budgets and epochs of a "
-        "drawn question move together). Tests used:</p>"
+        "<h2>Findings</h2>\n<p>One row per curve. <b>inverse scaling</b> (or <b>positive scaling</b>): the slope of "
+        "the metric against log2(1 + reasoning tokens) is negative (positive) and a permutation test within "
+        "questions gives p &le; 0.05. Shuffling each question's results among the budgets is what the data would "
+        "look like if thinking longer changed nothing, so the test keeps its 5% false-alarm rate at any number of "
+        "questions. A curve of fewer than " + str(trends.MIN_QUESTIONS) + " questions gets <b>too few "
+        "questions</b> and no verdict; a curve whose every call failed gets <b>calls failed</b>. Intervals are "
+        "95%: the bootstrap standard error over questions (all budgets and epochs of a drawn question move "
+        "together) times Student's t; with one question there is none. The natural setup's bins mix questions: "
+        "hard questions think longer, so read its rank rows first. Tests used:</p>"
         f"<ul>{named}</ul>\n{_html_table(rows, 'findings')}"
     )
 
