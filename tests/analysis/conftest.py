@@ -165,3 +165,18 @@ def sweep_copy(sweep_logs: Path, tmp_path: Path) -> Path:
     target = tmp_path / "logs"
     shutil.copytree(sweep_logs, target)
     return target
+
+
+def always_failing(
+    messages: list[ChatMessage], tools: list[ToolInfo], tool_choice: ToolChoice, config: GenerateConfig
+) -> ModelOutput:
+    raise RuntimeError("the provider is down")
+
+
+@pytest.fixture(scope="session")
+def failed_logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Counting at two budgets where every call raised: logs full of `error` rows."""
+    log_dir = tmp_path_factory.mktemp("failed") / "logs"
+    eval([counting(budget=b) for b in BUDGETS[:2]], model=MODEL, model_args={"custom_outputs": always_failing},
+         log_dir=str(log_dir), display="none", fail_on_error=False, retry_on_error=0)
+    return log_dir

@@ -121,3 +121,17 @@ def test_unrelated_and_truncated_logs_are_left_out_and_named(sweep_copy: Path, t
     assert "left out of this report" in page
     assert "is not a ttclab task" in page and "broken_x.eval" in page
     assert "Findings" in page
+
+
+def test_a_sweep_whose_calls_all_failed_gets_a_page_that_says_so(failed_logs: Path, tmp_path: Path) -> None:
+    page = write_report(failed_logs, tmp_path / "out", n_boot=50).read_text()
+    assert "8 of 8 samples failed" in page and "every call failed, so there is nothing to find" in page
+    assert "<td>calls failed</td>" in page and "every call failed: nothing to advise" in page
+    for verdict in ("inverse scaling", "positive scaling", "no significant trend"):
+        assert f"<td>{verdict}</td>" not in page
+
+
+def test_no_failure_box_when_nothing_failed(tmp_path: Path, rerun_all_correct) -> None:  # noqa: ANN001
+    rerun_all_correct(tmp_path / "logs", 64)
+    page = write_report(tmp_path / "logs", tmp_path / "out", n_boot=50).read_text()
+    assert "samples failed" not in page and 'class="failed"' not in page

@@ -107,7 +107,8 @@ def write_report(
     _write_atomic(out / TRENDS_FILE, pd.concat([found.controlled, found.natural]).to_csv(index=False).encode())
     _write_atomic(out / OVERTHINKING_FILE, found.cost.to_csv(index=False).encode())
     _write_atomic(out / ADHERENCE_FILE, found.adherence.to_csv(index=False).encode())
-    diag = pd.concat([t.assign(mode=mode) for mode, t in found.diagnostics.items() if not t.empty])
+    modes = [t.assign(mode=mode) for mode, t in found.diagnostics.items() if not t.empty]
+    diag = pd.concat(modes) if modes else pd.DataFrame()
     _write_atomic(out / DIAGNOSTICS_FILE, diag.to_csv(index=False).encode() if len(diag.columns) else b"")
     if correlations is not None:
         _write_atomic(out / CORRELATIONS_FILE, correlations.to_csv(index=False).encode())
@@ -230,9 +231,10 @@ def _html(
     table = _summary_table(summary)
     image = base64.b64encode(png).decode("ascii")
     failed_line = (
-        f"{failed} of {total} samples failed (outcome <code>error</code>); "
-        "they are counted as wrong in every accuracy below."
-    )
+        f'<p class="failed">{failed} of {total} samples failed (outcome <code>error</code>); '
+        + ("every call failed, so there is nothing to find: check the model and the provider.</p>"
+           if failed == total else "they are counted as wrong in every accuracy below.</p>")
+    ) if failed else ""
     unplotted = _unplotted_line(summary, x_label)
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -246,7 +248,7 @@ def _html(
 <p class="meta">Logs: <code>{html.escape(str(log_dir))}</code><br>Generated: {generated}<br>
 Rows: {_count(total, "sample")} across {_count(frame["model"].nunique() if total else 0, "model")} and
 {_count(frame["task"].nunique() if total else 0, "task")}.</p>
-<p class="failed">{failed_line}</p>
+{failed_line}
 {_skipped_section(found.skipped)}
 {_findings_section(found)}
 {_failures_section(frame)}
