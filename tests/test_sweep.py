@@ -116,3 +116,49 @@ def test_strategies_multiply_the_tasks_and_keep_their_parameters():
     assert len(tasks) == 4
     with pytest.raises(UserError, match="unknown strategy 'ponder'"):
         build_tasks(SweepConfig(tasks=("famous_paradoxes",), budgets=(0,), strategies=("ponder",)))
+
+
+def test_a_sweep_whose_every_call_failed_exits_non_zero_with_the_counts(tmp_path, monkeypatch):
+    """It printed 'Completed ... successfully' and exited 0."""
+    from inspect_ai.model import get_model
+    from typer.testing import CliRunner
+
+    from ttclab import sweep as sweeps
+    from ttclab.cli import app
+
+    def down(*args):
+        raise RuntimeError("the provider is down")
+
+    monkeypatch.setattr(sweeps, "build_models", lambda config: [get_model("mockllm/model", custom_outputs=down)])
+    args = ["sweep", "--tasks", "misleading_math", "--models", "mockllm/model", "--budgets", "0,64", "--limit", "3",
+            "--log-dir", str(tmp_path / "logs"), "--display", "none"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "mockllm/model: 6 of 6 samples failed" in result.output
+    assert "every call of mockllm/model failed" in result.output
+
+
+def test_a_corrupt_log_is_named_set_aside_and_its_task_run_again(tmp_path, monkeypatch):
+    """A truncated .eval in the log dir made a rerun die with a raw 'EOCD not found' traceback."""
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+    from typer.testing import CliRunner
+
+    from ttclab import sweep as sweeps
+    from ttclab.cli import app
+
+    def answer(*args):
+        output = ModelOutput.from_content("mockllm/model", "<answer>2</answer>")
+        output.usage = ModelUsage(input_tokens=5, output_tokens=5, total_tokens=10)
+        return output
+
+    monkeypatch.setattr(sweeps, "build_models", lambda config: [get_model("mockllm/model", custom_outputs=answer)])
+    logs = tmp_path / "logs"
+    args = ["sweep", "--tasks", "misleading_math", "--models", "mockllm/model", "--budgets", "0", "--limit", "2",
+            "--log-dir", str(logs), "--display", "none"]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    (log,) = logs.glob("*.eval")
+    log.write_bytes(log.read_bytes()[:100])  # truncated mid-write
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"set aside an unreadable log, its task was run again: {log.name}" in result.output
+    assert (logs / "unreadable" / f"{log.name}.unreadable").exists() and len(list(logs.glob("*.eval"))) == 1

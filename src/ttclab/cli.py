@@ -111,10 +111,20 @@ def sweep(
     if model_arg:
         changes["model_args"] = {**config.model_args, **sweeps.parse_pairs(model_arg, "--model-arg")}
     config = replace(config, **changes)
-    ok = sweeps.run_sweep(config)
+    outcome = sweeps.run_sweep(config)
+    for line in outcome.set_aside:
+        typer.echo(f"set aside an unreadable log, its task was run again: {line} (moved to "
+                   f"{Path(config.log_dir) / sweeps.UNREADABLE_FOLDER})", err=True)
     typer.echo(f"logs: {config.log_dir}  (report: ttclab report {config.log_dir})")
-    if not ok:
+    for model, (failed, total) in outcome.calls.items():
+        if failed:
+            typer.echo(f"{model}: {failed} of {total} samples failed (outcome error)", err=True)
+    for model in outcome.failed_models:
+        typer.echo(f"every call of {model} failed: check its name, API key or server, then run the same command "
+                   "again", err=True)
+    if not outcome.finished:
         typer.echo("some tasks did not finish: run the same command again to resume", err=True)
+    if not outcome:
         raise typer.Exit(code=1)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.files import atomic_write
 from ttclab.models import catalog
 from ttclab.thinking.budget import (
     PAPER_BUDGETS,
@@ -265,8 +266,28 @@ def build_models(config: SweepConfig) -> list[Any]:
     return models
 
 
-def run_sweep(config: SweepConfig) -> bool:
-    """Run (or resume) the sweep; True when every task finished."""
+@dataclass(frozen=True)
+class SweepOutcome:
+    """How a sweep ended: whether every task finished, and each model's failed samples out of its samples.
+
+    True only when every task finished and no model failed every call (a sweep of nothing but errors must not
+    read as a success).
+    """
+
+    finished: bool
+    calls: dict[str, tuple[int, int]]  # model -> (samples whose call failed, samples)
+    set_aside: tuple[str, ...] = ()  # unreadable logs moved out of the way, "name: why"
+
+    @property
+    def failed_models(self) -> list[str]:
+        return [model for model, (failed, total) in self.calls.items() if total and failed == total]
+
+    def __bool__(self) -> bool:
+        return self.finished and not self.failed_models
+
+
+def run_sweep(config: SweepConfig) -> SweepOutcome:
+    """Run (or resume) the sweep and count each model's failed samples in its logs."""
     from inspect_ai import eval_set
 
     for raw in config.models:
@@ -276,8 +297,9 @@ def run_sweep(config: SweepConfig) -> bool:
     tasks = build_tasks(config, models)
     log_dir = Path(config.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
+    set_aside = set_aside_unreadable_logs(log_dir)
     (log_dir / "sweep.json").write_text(json.dumps(asdict(replace(config, log_dir=str(log_dir))), indent=2))
-    success, _ = eval_set(
+    success, logs = eval_set(
         tasks=tasks,
         log_dir=str(log_dir),
         limit=config.limit,
@@ -288,4 +310,42 @@ def run_sweep(config: SweepConfig) -> bool:
         log_buffer=1,  # every finished sample reaches the log at once: a killed sweep loses only those in flight
         display=config.display,  # type: ignore[arg-type]
     )
-    return bool(success)
+    return SweepOutcome(bool(success), _failed_calls(logs), set_aside)
+
+
+UNREADABLE_FOLDER = "unreadable"
+
+
+def set_aside_unreadable_logs(log_dir: Path) -> tuple[str, ...]:
+    """Move logs Inspect cannot open (a truncated or corrupt .eval) to log_dir/unreadable/NAME.unreadable, so a
+    rerun redoes their task instead of dying on them; "name: why" for each."""
+    from inspect_ai.log import read_eval_log
+
+    moved = []
+    for path in sorted(log_dir.glob("*.eval")):
+        try:
+            read_eval_log(str(path), header_only=True)
+        except Exception as error:  # zipfile.BadZipFile, a JSON error, a missing header: all mean unreadable
+            target = log_dir / UNREADABLE_FOLDER / (path.name + ".unreadable")  # Inspect lists *.eval at any depth
+            target.parent.mkdir(exist_ok=True)
+            path.rename(target)
+            moved.append(f"{path.name}: {type(error).__name__}: {str(error)[:200]}")
+    manifest = log_dir / "logs.json"  # Inspect's listing of the folder's logs, which eval_set trusts
+    if moved and manifest.exists():
+        listing = json.loads(manifest.read_text())
+        for line in moved:
+            listing.pop(line.split(": ", 1)[0], None)
+        atomic_write(manifest, json.dumps(listing, indent=2).encode())
+    return tuple(moved)
+
+
+def _failed_calls(logs: list[Any]) -> dict[str, tuple[int, int]]:
+    """Per model, samples with an error and samples in all, from the logs' sample summaries."""
+    from inspect_ai.log import read_eval_log_sample_summaries
+
+    calls: dict[str, tuple[int, int]] = {}
+    for log in logs:
+        summaries = read_eval_log_sample_summaries(log.location)
+        failed, total = calls.get(log.eval.model, (0, 0))
+        calls[log.eval.model] = (failed + sum(1 for s in summaries if s.error), total + len(summaries))
+    return calls
