@@ -162,3 +162,33 @@ def test_a_corrupt_log_is_named_set_aside_and_its_task_run_again(tmp_path, monke
     assert result.exit_code == 0, result.output
     assert f"set aside an unreadable log, its task was run again: {log.name}" in result.output
     assert (logs / "unreadable" / f"{log.name}.unreadable").exists() and len(list(logs.glob("*.eval"))) == 1
+
+
+def test_task_values_are_read_as_inspect_reads_them():
+    """-T cautioned=False switched the cautioned prompt on (the text 'False' is truthy)."""
+    from ttclab.sweep import parse_pairs
+
+    pairs = parse_pairs(["cautioned=False", "a=true", "n=5", "d=0,3", "s=early_exit:segment=16,patience=2",
+                         "f=data.jsonl", "l=[1, 2]"], "-T")
+    assert pairs == {"cautioned": False, "a": True, "n": 5, "d": "0,3", "s": "early_exit:segment=16,patience=2",
+                     "f": "data.jsonl", "l": "[1, 2]"}
+
+
+def test_a_flag_that_is_not_true_or_false_is_refused(tmp_path):
+    from typer.testing import CliRunner
+
+    from ttclab.cli import app
+
+    result = CliRunner().invoke(app, ["sweep", "--tasks", "misleading_math", "--budgets", "0", "-T", "cautioned=maybe",
+                                      "--log-dir", str(tmp_path / "logs")])
+    assert result.exit_code == 2 and "invalid cautioned 'maybe': use true or false" in result.output
+
+
+def test_specs_split_at_commas_by_inspect_eval_mean_the_same():
+    """`inspect eval -T strategy=early_exit:segment=16,patience=2` passes a list; it crashed the task."""
+    from ttclab.tasks.counting import misleading_math
+
+    split = misleading_math(strategy=["early_exit:segment=16", "patience=2"], distractors=["0", "3"], n=4)
+    whole = misleading_math(strategy="early_exit:segment=16,patience=2", distractors="0,3", n=4)
+    assert [s.input for s in split.dataset] == [s.input for s in whole.dataset]
+    assert {s.metadata["num_distractors"] for s in split.dataset} <= {0, 3}

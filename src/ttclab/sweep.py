@@ -121,16 +121,21 @@ def split_strategies(text: str) -> list[str]:
 
 
 def parse_pairs(items: list[str], option: str) -> dict[str, Any]:
-    """['key=value', ...] -> dict, values read as JSON where they parse (numbers, booleans)."""
+    """['key=value', ...] -> dict, values read as YAML as `inspect eval -T` reads them (numbers, true/false,
+    True/False), except that a value with commas stays one text ("0,3", "early_exit:segment=16,patience=2")."""
+    import yaml
+
     pairs: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise UserError(f"invalid {option} {item!r}: use key=value")
         try:
-            pairs[key] = json.loads(raw)
-        except json.JSONDecodeError:
+            pairs[key] = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
             pairs[key] = raw
+        if not isinstance(pairs[key], bool | int | float | str) and pairs[key] is not None:
+            pairs[key] = raw  # a YAML list, map or date: keep the text, as the task expects
     return pairs
 
 

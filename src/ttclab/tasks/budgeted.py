@@ -27,13 +27,28 @@ def check_count(name: str, value: int) -> None:
         raise UserError(f"invalid {name} {value!r}: use a whole number >= 1")
 
 
+def spec_text(value: Any) -> str:
+    """A spec as text. `inspect eval -T` splits a value at its commas into a list ("early_exit:segment=16,patience=2"
+    arrives as two items); `ttclab sweep -T` keeps it whole: both mean the same spec."""
+    if isinstance(value, list | tuple):
+        return ",".join(str(item) for item in value)
+    return str(value)
+
+
+def check_flag(name: str, value: Any) -> bool:
+    """A yes/no task parameter: a real boolean, never the truthy text 'False' or 'maybe'."""
+    if not isinstance(value, bool):
+        raise UserError(f"invalid {name} {value!r}: use true or false")
+    return value
+
+
 def parse_int_ranges(spec: str, what: str, unit: str, low: int, high: int, examples: str) -> tuple[int, ...]:
     """Whole numbers from "1-5", "3" or "1,3,8" (mixable: "1-3,8"), in order, without repeats, each in [low, high].
 
     `what` names the parameter in messages ("distractors"), `unit` one value ("count"), `examples` the forms.
     """
     hint = f"use {unit}s from {low} to {high} like {examples}"
-    parts = [p.strip() for p in str(spec).split(",")]
+    parts = [p.strip() for p in spec_text(spec).split(",")]
     if not any(parts):
         raise UserError(f"empty {what} spec: {hint}")
     values: list[int] = []
@@ -77,6 +92,8 @@ def budgeted_task(
     """Validate the common parameters, build the budget and solver, then the data (only if all is well)."""
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
         raise UserError(f"invalid budget {budget!r}: a budget is a whole number of tokens >= 0")
+    check_flag("cautioned", cautioned)
+    strategy = spec_text(strategy)
     budget_obj = Budget(
         tokens=budget if setup == "controlled" else None,
         setup=setup,  # type: ignore[arg-type]  # Budget validates it
