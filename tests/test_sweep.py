@@ -192,3 +192,25 @@ def test_specs_split_at_commas_by_inspect_eval_mean_the_same():
     whole = misleading_math(strategy="early_exit:segment=16,patience=2", distractors="0,3", n=4)
     assert [s.input for s in split.dataset] == [s.input for s in whole.dataset]
     assert {s.metadata["num_distractors"] for s in split.dataset} <= {0, 3}
+
+
+def test_a_second_sweep_into_the_same_log_dir_is_refused(tmp_path):
+    """Two sweeps into one folder both ran everything."""
+    import fcntl
+
+    from typer.testing import CliRunner
+
+    from ttclab.cli import app
+    from ttclab.sweep import LOCK_FILE
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    with open(logs / LOCK_FILE, "w") as held:  # what a running sweep holds
+        held.write("4242")
+        held.flush()
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = CliRunner().invoke(app, ["sweep", "--tasks", "misleading_math", "--budgets", "0", "--limit", "1",
+                                          "--models", "mockllm/model", "--log-dir", str(logs)])
+    assert result.exit_code == 2
+    assert f"another sweep is writing to {logs} (process 4242)" in result.output
+    assert not list(logs.glob("*.eval"))

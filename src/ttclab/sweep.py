@@ -6,7 +6,11 @@ finished: Inspect skips completed logs and recovers the finished samples of inte
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -298,24 +302,49 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
     for raw in config.models:
         model_name(raw)
     build_tasks(config)  # every task argument checked before any model is loaded
-    models = build_models(config)
-    tasks = build_tasks(config, models)
     log_dir = Path(config.log_dir)
     log_dir.mkdir(parents=True, exist_ok=True)
-    set_aside = set_aside_unreadable_logs(log_dir)
-    (log_dir / "sweep.json").write_text(json.dumps(asdict(replace(config, log_dir=str(log_dir))), indent=2))
-    success, logs = eval_set(
-        tasks=tasks,
-        log_dir=str(log_dir),
-        limit=config.limit,
-        max_tasks=config.max_tasks or len(tasks),
-        max_samples=config.max_samples,
-        fail_on_error=False,
-        retry_attempts=1,
-        log_buffer=1,  # every finished sample reaches the log at once: a killed sweep loses only those in flight
-        display=config.display,  # type: ignore[arg-type]
-    )
-    return SweepOutcome(bool(success), _failed_calls(logs), set_aside)
+    with _only_sweep(log_dir):  # before anything is set aside: another sweep's log may be half written
+        models = build_models(config)
+        tasks = build_tasks(config, models)
+        set_aside = set_aside_unreadable_logs(log_dir)
+        (log_dir / "sweep.json").write_text(json.dumps(asdict(replace(config, log_dir=str(log_dir))), indent=2))
+        success, logs = eval_set(
+            tasks=tasks,
+            log_dir=str(log_dir),
+            limit=config.limit,
+            max_tasks=config.max_tasks or len(tasks),
+            max_samples=config.max_samples,
+            fail_on_error=False,
+            retry_attempts=1,
+            log_buffer=1,  # every finished sample reaches the log at once: a killed sweep loses only those in flight
+            display=config.display,  # type: ignore[arg-type]
+        )
+        return SweepOutcome(bool(success), _failed_calls(logs), set_aside)
+
+
+LOCK_FILE = ".ttclab-sweep.lock"
+
+
+@contextmanager
+def _only_sweep(log_dir: Path) -> Iterator[None]:
+    """Hold the log dir's lock for the sweep: two sweeps into one folder would both run everything."""
+    with open(log_dir / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise UserError(f"another sweep is writing to {log_dir} (process {holder}): wait for it to finish, or "
+                            "give this one another --log-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 UNREADABLE_FOLDER = "unreadable"

@@ -20,7 +20,11 @@ from ttclab.tasks.answers import OUTCOMES, Extraction, answer_scorer, answers_ma
         ("<answer></answer> so <answer>2</answer> <answer>  </answer>", "2", "tag"),
         ("Counting them... <answer>2 types of fruit\nand some more words", "2 types of fruit", "open_tag"),
         ("<answer>2</ans", "2", "open_tag"),
-        ("<answer>" + "word " * 30, "word", "open_tag"),
+        ("<answer>" + "word " * 30, ("word " * 30).strip(), "open_tag"),  # was cut to "word"
+        ("<answer>There are two kinds of fruit here, an apple and a banana, so the answer is 2 and no more",
+         "2 and no more", "open_tag"),  # was "There"
+        ("<answer>Looking at all of it again carefully, I count the fruits: \\boxed{2} in all, nothing else",
+         "2", "open_tag"),
         ("So we get \\boxed{2}.", "2", "boxed"),
         ("\\boxed{1} then \\boxed{\\frac{1}{2}}", "\\frac{1}{2}", "boxed"),
         ("Let me think. The answer is 2.", "2", "phrase"),

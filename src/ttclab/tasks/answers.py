@@ -9,7 +9,8 @@ Extraction reads only the visible answer: text after the last `</think>` (and ne
 
 1. ``tag``: the last complete, non-empty `<answer>…</answer>`.
 2. ``open_tag``: a last `<answer>` that was never closed (the model stopped or forgot): its first
-   non-empty line, or only the first word if that line is long.
+   non-empty line; when that line is long (a sentence), the answer a boxed value or an answer phrase in it
+   gives, else the whole line for the task to judge.
 3. ``boxed``: the last `\\boxed{X}` (braces may nest).
 4. ``phrase``: the last "final answer is X", "the answer is X", "answer: X" (emphasis allowed), also
    "the answer to the last step is X" / "the answer to question 3: X" (chained questions); a value worked out
@@ -72,7 +73,7 @@ TRUNCATION_STOP_REASONS = ("max_tokens", "model_length")
 # A bare answer is at most this long: longer text is an explanation, not an answer.
 BARE_MAX_WORDS = 4
 BARE_MAX_CHARS = 40
-# An unclosed tag's first line longer than this is cut to its first word.
+# An unclosed tag's first line longer than this is a sentence: the answer is looked for inside it.
 OPEN_TAG_MAX_CHARS = 64
 
 NUMBER_WORDS: dict[str, int] = {
@@ -161,7 +162,7 @@ def _from_open_tag(text: str) -> str | None:
         line = line.split("<", 1)[0].strip()  # drop a half-written closing tag
         if line:
             if len(line) > OPEN_TAG_MAX_CHARS:
-                line = line.split()[0]
+                return _from_boxed(line) or _from_phrase(line) or line
             return line
     return None
 
