@@ -39,6 +39,7 @@ def test_identity_columns(frame: pd.DataFrame) -> None:
     assert str(frame["budget"].dtype) == "Int64"
     natural = frame[frame["setup"] == "natural"]
     assert sorted(natural["epoch"].unique()) == [1, 2]
+    assert natural["budget"].isna().all()  # was labelled budget 0
     assert (frame.loc[frame["setup"] == "controlled", "epoch"] == 1).all()
 
 
@@ -135,7 +136,7 @@ def test_summary_arithmetic(frame: pd.DataFrame) -> None:
     assert by_budget.loc[64, OUTCOMES].tolist() == [2, 1, 0, 0, 0, 0, 1]
     assert by_budget.loc[256, OUTCOMES].tolist() == [2, 1, 0, 0, 0, 1, 0]
     natural = summary[summary["setup"] == "natural"].iloc[0]
-    assert (natural["n"], natural["accuracy"]) == (8, 0.75)
+    assert (natural["n"], natural["accuracy"]) == (8, 0.75) and pd.isna(natural["budget"])
 
 
 def test_summary_of_hand_built_frame() -> None:

@@ -132,6 +132,9 @@ def build_frame(
     return _to_frame(rows, extra)
 
 
+_NO_BUDGET = -1  # stands in for a natural row's missing budget while rows are grouped
+
+
 def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     """Accuracy or regression errors, and outcome counts, per point of a curve.
 
@@ -146,6 +149,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return pd.DataFrame(columns=columns)
     frame = frame.copy()
+    frame["budget"] = frame["budget"].astype("Int64").fillna(_NO_BUDGET)  # crosstab drops missing keys: natural rows
     kinds = frame["score_kind"] if "score_kind" in frame else pd.Series(None, index=frame.index, dtype=object)
     frame["score_kind"] = kinds.astype(object).where(kinds.notna(), DEFAULT_SCORE_KIND)
     regression = (frame["score_kind"] == "squared_error") & (frame["outcome"] == "scored")
@@ -170,7 +174,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     is_regression = summary["score_kind"] == "squared_error"
     summary["accuracy"] = (summary["correct"] / summary["n"]).where(~is_regression)
     summary = summary.reset_index()[columns]
-    summary["budget"] = summary["budget"].astype("Int64")
+    summary["budget"] = summary["budget"].astype("Int64").mask(summary["budget"] == _NO_BUDGET)
     return summary.sort_values(["model", "task", "budget", "setup", "strategy"], ignore_index=True)
 
 
@@ -219,14 +223,15 @@ def _scan(log_dir: str | Path) -> tuple[list[_LogHeader], list[tuple[str, str]]]
 def _header(info: EvalLogInfo, log: EvalLog) -> _LogHeader:
     args = log.eval.task_args or {}
     metadata = {**(log.eval.metadata or {}), **(log.metadata or {})}
-    budget = args.get("budget")
+    setup = str(args.get("setup", DEFAULT_SETUP))
+    budget = None if setup == "natural" else args.get("budget")  # natural runs have no budget (the task's 0 is moot)
     variant = metadata.get("variant")
     return _LogHeader(
         location=info.name,
         model=log.eval.model,
         task=_task_name(log.eval.task) + (f"[{variant}]" if variant else ""),
         budget=None if budget is None else int(budget),
-        setup=str(args.get("setup", DEFAULT_SETUP)),
+        setup=setup,
         strategy=str(args.get("strategy", DEFAULT_STRATEGY)),
         scaling_column=metadata.get("scaling_column"),
         score_kind=str(metadata.get("score_kind") or DEFAULT_SCORE_KIND),

@@ -182,7 +182,7 @@ def _figure_png(summary: pd.DataFrame) -> tuple[bytes, str]:
             label = _line_label(line.iloc[0], many_setups, many_strategies)
             ax.plot(x, line[y_column], marker="o", label=label)
             for x_value, y_value, budget in zip(x, line[y_column], line["budget"], strict=True):
-                text = "?" if pd.isna(budget) else str(int(budget))
+                text = "no budget" if pd.isna(budget) else str(int(budget))
                 ax.annotate(text, (x_value, y_value), textcoords="offset points", xytext=(4, 5), fontsize=7)
         _set_x_scale(ax, all_xs)  # one scale for every panel, so panels compare at a glance
         if not regression:
