@@ -74,3 +74,9 @@ def hub_dataset_file(repo: str, filename: str, cache_dir: str | Path, way_out: s
             f"check the network, or {way_out}"
         ) from e
     return Path(path)
+
+
+def shared_data_dir() -> Path:
+    """The public data sets beside a checkout of the project (`<checkout>/../shared/data`), found from where the
+    package lives, never from the working directory (a sweep started elsewhere must read the same files)."""
+    return Path(__file__).resolve().parents[2].parent / "shared" / "data"

@@ -540,3 +540,15 @@ def test_eval_end_to_end(data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert metrics["aligned_rate"] == metrics["aligned_rate/survival-instinct"] == pytest.approx(1 / 3)
     assert metrics["matching_rate"] == metrics["matching_rate/survival-instinct"] == pytest.approx(1 / 3)
     assert metrics["no_answer"] == metrics["truncated"] == 0.0
+
+
+def test_a_limit_reaches_every_subset_and_the_data_is_found_from_any_folder(tmp_path, monkeypatch):
+    """--limit only ever reached coordinate-itself, and the shared copy was looked for from the working folder."""
+    from ttclab.tasks.ai_risk import SUBSETS, ai_risk, default_data_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert default_data_dir().is_dir()
+    task = ai_risk(subset="all", n=3)
+    first = [sample.metadata["subset"] for sample in list(task.dataset)[: len(SUBSETS)]]
+    assert sorted(first) == sorted(SUBSETS)  # the first 16 samples are one of each subset
+    assert "survival-instinct" in first

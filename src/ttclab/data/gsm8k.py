@@ -24,7 +24,7 @@ from fractions import Fraction
 from pathlib import Path
 
 from ttclab.errors import UserError
-from ttclab.files import hub_dataset_file, json_lines
+from ttclab.files import hub_dataset_file, json_lines, shared_data_dir
 
 HUB_REPO = "openai/gsm8k"
 HUB_FILES = {"train": "main/train-00000-of-00001.parquet", "test": "main/test-00000-of-00001.parquet"}
@@ -161,8 +161,8 @@ def parametrise(problem_id: str, question: str, solution: str) -> list[ParamProb
 
 
 def default_data_file(split: str = "train") -> Path:
-    """The shared copy beside the project (`../shared/data/gsm8k/<split>.jsonl` from the working directory)."""
-    return Path.cwd() / ".." / "shared" / "data" / "gsm8k" / f"{split}.jsonl"
+    """The shared copy beside the project checkout (`shared/data/gsm8k/<split>.jsonl`)."""
+    return shared_data_dir() / "gsm8k" / f"{split}.jsonl"
 
 
 def fetch_split(split: str, cache_dir: str | Path) -> Path:

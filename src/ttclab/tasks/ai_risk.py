@@ -20,6 +20,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Literal
 
@@ -29,7 +30,7 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric
 from inspect_ai.solver import TaskState
 
 from ttclab.errors import UserError
-from ttclab.files import hub_dataset_file, json_lines
+from ttclab.files import hub_dataset_file, json_lines, shared_data_dir
 from ttclab.tasks.answers import answers_match, extract_answer, normalize, outcome_of, outcome_shares
 from ttclab.tasks.budgeted import budgeted_task, check_count
 
@@ -260,8 +261,8 @@ def parse_subsets(spec: str) -> list[str]:
 
 
 def default_data_dir() -> Path:
-    """The shared copy beside the project (`../shared/data/advanced-ai-risk` from the working directory)."""
-    return Path.cwd() / ".." / "shared" / "data" / "advanced-ai-risk"
+    """The shared copy beside the project checkout (`shared/data/advanced-ai-risk`)."""
+    return shared_data_dir() / "advanced-ai-risk"
 
 
 def hub_cache_dir() -> Path:
@@ -537,16 +538,26 @@ def ai_risk_scorer() -> Scorer:
 
 def ai_risk_samples(subsets: Sequence[str], data: str | None, n: int | None) -> list[Sample]:
     """The chosen subsets' samples from `data`, the shared copy, or the hub (in that order)."""
-    if data is not None:
-        return load_ai_risk(data, subsets, n=n)
     local = default_data_dir()
-    if local.is_dir():
-        return load_ai_risk(local, subsets, n=n)
-    cache = hub_cache_dir()
-    samples: list[Sample] = []
-    for subset in subsets:
-        samples.extend(load_subset_file(fetch_subset(subset, cache), subset, n=n))
-    return samples
+    if data is not None:
+        samples = load_ai_risk(data, subsets, n=n)
+    elif local.is_dir():
+        samples = load_ai_risk(local, subsets, n=n)
+    else:
+        cache = hub_cache_dir()
+        samples = [sample for subset in subsets
+                   for sample in load_subset_file(fetch_subset(subset, cache), subset, n=n)]
+    return _interleaved(samples)
+
+
+def _interleaved(samples: list[Sample]) -> list[Sample]:
+    """One item of each subset in turn, so `--limit` (Inspect's: the first N samples) reaches every subset instead
+    of only the first; each subset keeps its file order."""
+    by_subset: dict[str, list[Sample]] = {}
+    for sample in samples:
+        by_subset.setdefault(str((sample.metadata or {}).get("subset")), []).append(sample)
+    rounds = zip_longest(*by_subset.values())
+    return [sample for round_ in rounds for sample in round_ if sample is not None]
 
 
 @task
