@@ -134,3 +134,18 @@ def test_bad_data_and_horizon_input_exits_2(args, message, tmp_path, monkeypatch
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out.jsonl").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "trm", "--task", "sudoku4", "-O", "epochs=abc"],
+         "invalid TRM setting epochs='abc': use a whole number"),
+        (["sweep", "--tasks", "misleading_math", "--budgets", "0", "--models", "mockllm/model", "--log-dir",
+          "/dev/null/x"], "cannot create the log dir /dev/null/x"),
+    ],
+)
+def test_bad_values_are_one_line_not_a_traceback(args, message, tmp_path):
+    result = runner.invoke(app, [*args] + (["--out", str(tmp_path / "out")] if args[0] == "train" else []))
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output

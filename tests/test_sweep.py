@@ -169,9 +169,9 @@ def test_task_values_are_read_as_inspect_reads_them():
     from ttclab.sweep import parse_pairs
 
     pairs = parse_pairs(["cautioned=False", "a=true", "n=5", "d=0,3", "s=early_exit:segment=16,patience=2",
-                         "f=data.jsonl", "l=[1, 2]"], "-T")
+                         "f=data.jsonl", "l=[1, 2]", 'm={"steps": 30}', "t=2024-01-01"], "-T")
     assert pairs == {"cautioned": False, "a": True, "n": 5, "d": "0,3", "s": "early_exit:segment=16,patience=2",
-                     "f": "data.jsonl", "l": "[1, 2]"}
+                     "f": "data.jsonl", "l": [1, 2], "m": {"steps": 30}, "t": "2024-01-01"}
 
 
 def test_a_flag_that_is_not_true_or_false_is_refused(tmp_path):

@@ -126,7 +126,8 @@ def split_strategies(text: str) -> list[str]:
 
 def parse_pairs(items: list[str], option: str) -> dict[str, Any]:
     """['key=value', ...] -> dict, values read as YAML as `inspect eval -T` reads them (numbers, true/false,
-    True/False), except that a value with commas stays one text ("0,3", "early_exit:segment=16,patience=2")."""
+    True/False, [lists], {maps}), except that a value with commas stays one text ("0,3",
+    "early_exit:segment=16,patience=2")."""
     import yaml
 
     pairs: dict[str, Any] = {}
@@ -138,8 +139,8 @@ def parse_pairs(items: list[str], option: str) -> dict[str, Any]:
             pairs[key] = yaml.safe_load(raw) if raw.strip() else raw
         except yaml.YAMLError:
             pairs[key] = raw
-        if not isinstance(pairs[key], bool | int | float | str) and pairs[key] is not None:
-            pairs[key] = raw  # a YAML list, map or date: keep the text, as the task expects
+        if not isinstance(pairs[key], bool | int | float | str | list | dict) and pairs[key] is not None:
+            pairs[key] = raw  # a YAML date or the like: keep the text
     return pairs
 
 
@@ -303,7 +304,11 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
         model_name(raw)
     build_tasks(config)  # every task argument checked before any model is loaded
     log_dir = Path(config.log_dir)
-    log_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create the log dir {log_dir}: {error.strerror}: pass a folder you can write to "
+                        "with --log-dir") from None
     with _only_sweep(log_dir):  # before anything is set aside: another sweep's log may be half written
         models = build_models(config)
         tasks = build_tasks(config, models)

@@ -12,11 +12,24 @@ from ttclab.files import write_json
 
 
 def check_overrides(recipe: type, what: str, overrides: dict[str, Any]) -> None:
-    """A misspelt setting is one clear error listing the known ones, not a TypeError from the dataclass."""
-    known = {field.name for field in fields(recipe)}
-    unknown = sorted(set(overrides) - known)
+    """A misspelt setting, or a value of the wrong kind for a number or yes/no setting (`-O epochs=abc`), is one
+    clear error, not a TypeError from deep inside the recipe."""
+    known = {field.name: field for field in fields(recipe)}
+    unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise UserError(f"unknown {what} setting(s) {', '.join(unknown)}: known are {', '.join(sorted(known))}")
+    for name, value in overrides.items():
+        default = known[name].default
+        if isinstance(default, bool):
+            fits, kind = isinstance(value, bool), "true or false"
+        elif isinstance(default, int):
+            fits, kind = isinstance(value, int) and not isinstance(value, bool), "a whole number"
+        elif isinstance(default, float):
+            fits, kind = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+        else:
+            continue
+        if not fits:
+            raise UserError(f"invalid {what} setting {name}={value!r}: use {kind}")
 
 
 def preset_values(presets: dict[str, dict[str, Any]], name: str, recipe: type, what: str,
