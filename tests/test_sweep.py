@@ -214,3 +214,22 @@ def test_a_second_sweep_into_the_same_log_dir_is_refused(tmp_path):
     assert result.exit_code == 2
     assert f"another sweep is writing to {logs} (process 4242)" in result.output
     assert not list(logs.glob("*.eval"))
+
+
+def test_without_a_terminal_the_sweep_prints_progress_lines(tmp_path, monkeypatch):
+    """Under CI or nohup a long sweep printed nothing for minutes."""
+    from typer.testing import CliRunner
+
+    from ttclab import sweep as sweeps
+    from ttclab.cli import app
+
+    seen = []
+    def run(config):  # noqa: ANN001, ANN202
+        seen.append(config.display)
+        return sweeps.SweepOutcome(True, {})
+
+    monkeypatch.setattr(sweeps, "run_sweep", run)
+    args = ["sweep", "--tasks", "misleading_math", "--budgets", "0", "--log-dir", str(tmp_path)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert CliRunner().invoke(app, [*args, "--display", "none"]).exit_code == 0
+    assert seen == ["plain", "none"]

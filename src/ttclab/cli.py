@@ -85,7 +85,8 @@ def sweep(
                                                        "one task (-T zebra.sizes=5-6).")] = None,
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M", help="key=value for ttclab/ "
                                                         "models (e.g. -M batch_size=16).")] = None,
-    display: Annotated[str | None, typer.Option(help="Inspect display: full, rich, plain, none.")] = None,
+    display: Annotated[str | None, typer.Option(help="Inspect display: full, rich, plain (progress lines; the "
+                                                "default without a terminal), log, none.")] = None,
 ) -> None:
     """Run tasks x models x budgets as one resumable Inspect eval set."""
     from ttclab import sweep as sweeps
@@ -110,6 +111,8 @@ def sweep(
         changes["task_args"] = {**config.task_args, **sweeps.parse_pairs(task_arg, "--task-arg")}
     if model_arg:
         changes["model_args"] = {**config.model_args, **sweeps.parse_pairs(model_arg, "--model-arg")}
+    if config.display is None and "display" not in changes and not sys.stdout.isatty():
+        changes["display"] = "plain"  # no terminal (CI, nohup, a pipe): progress as lines, not a silent screen
     config = replace(config, **changes)
     outcome = sweeps.run_sweep(config)
     for line in outcome.set_aside:
