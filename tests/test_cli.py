@@ -22,6 +22,8 @@ runner = CliRunner()
         (["sweep", "--preset", "huge"], "unknown preset 'huge'"),
         (["sweep", "--limit", "0", "--budgets", "0"], "invalid --limit 0"),
         (["sweep", "-T", "novalue", "--budgets", "0"], "use key=value"),
+        (["sweep", "--models", "anthropicc/claude", "--budgets", "0"],  # was a hub download retried for 52 s
+         "unknown provider 'anthropicc' in 'anthropicc/claude': did you mean anthropic/claude?"),
     ],
 )
 def test_bad_sweep_input_exits_2_with_one_message(args, message, tmp_path):
@@ -149,3 +151,16 @@ def test_bad_values_are_one_line_not_a_traceback(args, message, tmp_path):
     result = runner.invoke(app, [*args] + (["--out", str(tmp_path / "out")] if args[0] == "train" else []))
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_a_missing_provider_package_is_named_without_console_markup():
+    import importlib.util
+
+    from ttclab.errors import UserError
+    from ttclab.sweep import load_model
+
+    if importlib.util.find_spec("groq") is not None:
+        pytest.skip("the groq package is installed here")
+    with pytest.raises(UserError) as caught:
+        load_model("groq/llama-3.1-8b")
+    assert "pip install groq" in str(caught.value) and "[bold]" not in str(caught.value)

@@ -163,8 +163,34 @@ def model_name(name: str) -> str:
         elif not rest:
             raise UserError(f"model {name!r} names no model after {provider}/")
         return name
+    if sep and not Path(name).expanduser().exists():
+        near = [known for known in provider_names() if _one_edit_apart(provider, known)]
+        if near:  # a hub id one typo from a provider would otherwise be fetched (or retried) from the hub
+            raise UserError(f"unknown provider {provider!r} in {name!r}: did you mean {near[0]}/{rest}? (for a "
+                            f"Hugging Face model of that name, download it and pass its folder)")
     catalog.resolve(name)
     return f"{LOCAL_PROVIDER}/{name}"
+
+
+def provider_names() -> list[str]:
+    """The model providers Inspect knows (ours included)."""
+    from inspect_ai._util.registry import registry_find, registry_info
+
+    import ttclab._registry  # noqa: F401  (registers the ttclab provider)
+
+    return sorted({registry_info(api).name.split("/")[-1] for api in registry_find(lambda i: i.type == "modelapi")})
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """One letter added, dropped, changed or two neighbours swapped (names of 4 letters or more)."""
+    if a == b or min(len(a), len(b)) < 4 or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
+                                  and a[diff[1]] == b[diff[0]])
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 @dataclass(frozen=True)
@@ -262,7 +288,10 @@ def load_model(name: str, **args: Any) -> Any:
     except UserError:
         raise
     except Exception as error:
-        raise UserError(f"cannot load model {name!r}: {error}") from None
+        from rich.text import Text
+
+        plain = " ".join(Text.from_markup(str(error)).plain.split())  # Inspect's messages carry console markup
+        raise UserError(f"cannot load model {name!r}: {plain}") from None
 
 
 def build_models(config: SweepConfig) -> list[Any]:
