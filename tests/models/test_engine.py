@@ -215,6 +215,10 @@ def test_rows_finish_independently_and_match_running_alone():
     for a, b in zip(together, alone, strict=True):
         assert (a.reasoning, a.answer, a.reasoning_tokens) == (b.reasoning, b.answer, b.reasoning_tokens)
     assert [r.reasoning_tokens for r in together] == [3, 30, 9, 25]
+    finished: list[int] = []
+    reported = engine.run(batch, on_done=lambda index, result: finished.append(index))
+    assert finished == [0, 2, 3, 1]  # each row reported when it ends, shortest thinking first
+    assert [r.answer for r in reported] == [r.answer for r in together]
 
 
 def test_prompts_of_different_lengths_are_left_padded():

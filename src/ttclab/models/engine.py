@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -113,18 +114,23 @@ class Engine:
 
     # -- one batch -------------------------------------------------------------------------------
 
-    def run(self, requests: list[Request]) -> list[Result]:
-        """Decode a batch to completion; rows finish independently.
+    def run(self, requests: list[Request], on_done: Callable[[int, Result], None] | None = None) -> list[Result]:
+        """Decode a batch to completion; rows finish independently, and `on_done(index, result)` hears of each
+        row as soon as it finishes (so a caller can hand it on while the others decode).
 
         A model with AHN memory decodes one row at a time: its sinks are the first tokens of a row, which left
         padding would make pads, so a row must not depend on the batch it came in.
         """
         with self.lock, torch.inference_mode():
             if has_ahn(self.model):
-                return [result for request in requests for result in self._run([request])]
-            return self._run(requests)
+                results = []
+                for index, request in enumerate(requests):
+                    results += self._run([request], None if on_done is None else
+                                         lambda _, result, index=index: on_done(index, result))
+                return results
+            return self._run(requests, on_done)
 
-    def _run(self, requests: list[Request]) -> list[Result]:
+    def _run(self, requests: list[Request], on_done: Callable[[int, Result], None] | None = None) -> list[Result]:
         start = time.perf_counter()
         rows = [self._start_row(request) for request in requests]
         width = max(len(request.prompt_ids) for request in requests)
@@ -146,6 +152,7 @@ class Engine:
         )
         logits = out.logits[:, -1, :].float().cpu()
         live = list(range(len(rows)))  # batch slot -> row index
+        results: dict[int, Result] = {}
         while live:
             tokens = self._choose(rows, live, logits)
             fed = torch.full((len(live),), self.pad_id, dtype=torch.long)
@@ -162,6 +169,11 @@ class Engine:
                     fed[slot] = token
                     column[slot, 0] = 1
             mask = torch.cat([mask, column], dim=1)
+            for row_index in live:
+                if rows[row_index].phase == "done" and row_index not in results:
+                    results[row_index] = self._result(rows[row_index], time.perf_counter() - start)
+                    if on_done is not None:
+                        on_done(row_index, results[row_index])
             keep = [slot for slot, row_index in enumerate(live) if rows[row_index].phase != "done"]
             if not keep:
                 break
@@ -181,7 +193,7 @@ class Engine:
                 mask, next_position, logits = mask[index], next_position[index], logits[index]
                 live = [live[slot] for slot in keep]
         seconds = time.perf_counter() - start
-        return [self._result(row, seconds) for row in rows]
+        return [results[index] if index in results else self._result(row, seconds) for index, row in enumerate(rows)]
 
     def _new_cache(self) -> Any:
         if has_ahn(self.model):

@@ -24,11 +24,15 @@ finished its answer inside the chunk.
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
 from inspect_ai.model import (
     ChatCompletionChoice,
     ChatMessage,
@@ -56,17 +60,20 @@ NO_CONFIG = GenerateConfig()
 @dataclass
 class _Pending:
     request: Request
+    token: Any  # the waiting request's event loop, so the decode thread can wake it
     done: anyio.Event = field(default_factory=anyio.Event)
     result: Result | None = None
     error: BaseException | None = None
 
 
 class Batcher:
-    """Collects concurrent requests and decodes them together, one batch at a time.
+    """Collects concurrent requests and decodes them together, one batch at a time, on a thread of its own.
 
-    The first request to arrive while nothing runs leads: it waits `window` seconds for company, then
-    decodes batches until the queue is empty. Requests arriving during a batch form the next one. If
-    the leader is cancelled before it takes a batch, a waiting request takes over.
+    The first request to arrive while nothing runs starts the decode thread, which waits `window` seconds for
+    company, then decodes batches of up to `batch_size` until the queue is empty; requests arriving during a batch
+    form the next. Each request is answered the moment its row finishes, not when its batch does, so Inspect
+    logs every finished sample at once and a sweep killed mid-batch loses only the rows still decoding. A
+    request cancelled while queued is dropped; one cancelled mid-batch is decoded anyway and its answer ignored.
     """
 
     def __init__(self, engine: Engine, batch_size: int, window: float) -> None:
@@ -74,50 +81,62 @@ class Batcher:
         self.batch_size = batch_size
         self.window = window
         self.queue: list[_Pending] = []
-        self.leading = False
+        self.lock = threading.Lock()
+        self.running = False
 
     async def submit(self, request: Request) -> Result:
-        pending = _Pending(request)
-        self.queue.append(pending)
+        pending = _Pending(request, anyio.lowlevel.current_token())
+        with self.lock:
+            self.queue.append(pending)
+            if not self.running:
+                self.running = True
+                threading.Thread(target=self._work, name="ttclab-decode", daemon=True).start()
         try:
-            while not pending.done.is_set():
-                if not self.leading:
-                    await self._lead()
-                else:
-                    # Look up now and then: if the leader was cancelled, someone must take over.
-                    with anyio.move_on_after(1.0):
-                        await pending.done.wait()
+            await pending.done.wait()
         except BaseException:
-            if pending in self.queue:  # a cancelled request is not decoded for nobody
-                self.queue.remove(pending)
+            with self.lock:
+                if pending in self.queue:  # a cancelled request is not decoded for nobody
+                    self.queue.remove(pending)
             raise
         if pending.error is not None:
             raise pending.error
         assert pending.result is not None
         return pending.result
 
-    async def _lead(self) -> None:
-        self.leading = True
-        try:
-            await anyio.sleep(self.window)
-            while self.queue:
+    def _work(self) -> None:
+        time.sleep(self.window)
+        while True:
+            with self.lock:
                 batch, self.queue = self.queue[: self.batch_size], self.queue[self.batch_size :]
-                with anyio.CancelScope(shield=True):  # a batch, once taken, always delivers its results
-                    await self._decode(batch)
-        finally:
-            self.leading = False
+                if not batch:
+                    self.running = False
+                    return
+            self._decode(batch)
 
-    async def _decode(self, batch: list[_Pending]) -> None:
+    def _decode(self, batch: list[_Pending]) -> None:
         try:
-            results = await anyio.to_thread.run_sync(self.engine.run, [p.request for p in batch])
-        except Exception as error:  # every request of a failed batch sees the error, none is lost
+            results = self.engine.run([p.request for p in batch],
+                                      lambda index, result: self._answer(batch[index], result, None))
+        except Exception as error:  # every request not yet answered sees the error, none is lost
             for pending in batch:
-                pending.error = error
-                pending.done.set()
+                self._answer(pending, None, error)
             return
         for pending, result in zip(batch, results, strict=True):
-            pending.result = result
-            pending.done.set()
+            self._answer(pending, result, None)
+
+    @staticmethod
+    def _answer(pending: _Pending, result: Result | None, error: BaseException | None) -> None:
+        """From the decode thread: hand the request its result (once) in its own event loop."""
+
+        def settle() -> None:
+            if not pending.done.is_set():
+                pending.result, pending.error = result, error
+                pending.done.set()
+
+        try:
+            anyio.from_thread.run_sync(settle, token=pending.token)
+        except RuntimeError:  # that event loop has ended: nobody is waiting any more
+            pass
 
 
 _ENGINES: dict[tuple[Any, ...], tuple[Engine, Batcher]] = {}
