@@ -92,6 +92,7 @@ def test_findings_come_first_with_the_test_named(report: Path) -> None:
     assert page.index("<h2>Findings</h2>") < page.index("<h2>Accuracy vs. reasoning</h2>")
     assert "permutation test within questions" in page and "too few questions" in page
     assert "<h2>Outcomes by kind</h2>" in page and "<h2>Budget adherence</h2>" in page
+    assert "<h2>Outcomes</h2>" not in page  # a bullet list of the same counts, once per page, is gone
     assert "Task: counting" in page
     for name in ("trends.csv", "overthinking.csv", "adherence.csv", "adherence.png"):
         assert (report.parent / name).stat().st_size > 0

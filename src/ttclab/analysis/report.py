@@ -222,11 +222,6 @@ def _html(
 ) -> str:
     total = len(frame)
     failed = int((frame["outcome"] == "error").sum()) if total else 0
-    counts = frame["outcome"].value_counts() if total else pd.Series(dtype=int)
-    outcome_items = "".join(
-        f"<li>{html.escape(name)}: {int(counts.get(name, 0))}</li>"
-        for name in [*OUTCOMES, *sorted(set(counts.index) - set(OUTCOMES))]
-    )
     generated = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     table = _summary_table(summary)
     image = base64.b64encode(png).decode("ascii")
@@ -259,9 +254,6 @@ y = accuracy. No answers, truncations and errors count as wrong. Regression task
 absolute error instead (higher is better), over valid predictions only: see their outcome counts.</p>
 <img alt="accuracy against mean reasoning tokens, one panel per task" src="data:image/png;base64,{image}">
 {unplotted}
-
-<h2>Outcomes</h2>
-<ul>{outcome_items}</ul>
 
 <h2>Summary</h2>
 {table}
