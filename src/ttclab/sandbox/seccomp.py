@@ -1,37 +1,33 @@
 """seccomp: the kernel refuses system calls that no sandboxed Python program needs.
 
-A classic-BPF filter written out here: libseccomp's own Python bindings are not published on PyPI (Debian ships them
+A classic-BPF filter written out here: libseccomp's Python bindings are not published on PyPI (Debian ships them
 for its system Python only, and the third-party ctypes wrapper `pyseccomp` was last released in 2021), and the
 policy is short: a deny-list on top of Landlock, namespaces and an unprivileged user, checked instruction by
-instruction in tests/sandbox/test_seccomp.py. Calls
-that only an escape would make kill the process (the parent sees it die of SIGSYS, so the attempt cannot be
-hidden); calls that ordinary libraries may try and handle (sockets, fork) fail with EPERM.
+instruction in tests/sandbox/test_seccomp.py. Calls that only an escape would make kill the whole process (the
+parent sees it die of SIGSYS, so the attempt cannot be hidden); calls that ordinary libraries try and handle
+(sockets, fork, subprocess) fail with EPERM, so the code gets a Python exception it can report.
 """
 
 from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import signal
 import struct
 
 from ttclab.sandbox import kernel
 
-__all__ = ["KILLED", "confine", "describe", "program", "unavailable"]
+__all__ = ["KILLED", "NUMBERS", "confine", "describe", "program", "unavailable"]
 
 KILLED = signal.SIGSYS
 
-KILL_PROCESS, ALLOW = 0x80000000, 0x7FFF0000
-ERRNO = 0x00050000  # | errno
-CLONE_THREAD = 0x00010000
-X32_BIT = 0x40000000
+KILL_PROCESS, ALLOW, ERRNO = 0x80000000, 0x7FFF0000, 0x00050000  # SECCOMP_RET_*; ERRNO | errno
 AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+X32_BIT = 0x40000000
+CLONE_THREAD = 0x00010000
 
-# classic BPF opcodes
-_LOAD_WORD, _JUMP_EQUAL, _JUMP_AT_LEAST, _JUMP_ANY_BIT, _RETURN = 0x20, 0x15, 0x35, 0x45, 0x06
-_NR, _ARCH, _ARG0 = 0, 4, 16  # offsets in struct seccomp_data (the low half of args[0] on little-endian machines)
-
-_KILL_NAMES = (
+KILL = (
     "execve", "execveat", "ptrace", "process_vm_readv", "process_vm_writev", "mount", "umount2", "pivot_root",
     "chroot", "unshare", "setns", "move_mount", "open_tree", "fsopen", "fsmount", "fsconfig", "fspick",
     "mount_setattr", "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "bpf",
@@ -40,8 +36,9 @@ _KILL_NAMES = (
     "quotactl", "settimeofday", "clock_settime", "adjtimex", "clock_adjtime", "iopl", "ioperm", "personality",
     "syslog", "vhangup", "pidfd_getfd", "process_madvise", "kcmp", "lookup_dcookie", "uselib",
 )
-_REFUSE_NAMES = ("socket", "socketpair", "fork", "vfork", "setsid", "setpgid")
+REFUSE = ("socket", "socketpair", "fork", "vfork", "setsid", "setpgid")  # EPERM; clone is decided by its flags
 
+# From arch/x86/entry/syscalls/syscall_64.tbl and include/uapi/asm-generic/unistd.h (which aarch64 uses).
 NUMBERS: dict[str, dict[str, int]] = {
     "x86_64": {
         "execve": 59, "execveat": 322, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
@@ -57,7 +54,7 @@ NUMBERS: dict[str, dict[str, int]] = {
         "socket": 41, "socketpair": 53, "fork": 57, "vfork": 58, "setsid": 112, "setpgid": 109,
         "clone": 56, "clone3": 435,
     },
-    "aarch64": {  # the generic table: no fork, vfork, iopl, ioperm or uselib
+    "aarch64": {  # the generic table has no fork, vfork, iopl, ioperm or uselib
         "execve": 221, "execveat": 281, "ptrace": 117, "process_vm_readv": 270, "process_vm_writev": 271,
         "mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51, "unshare": 97, "setns": 268,
         "move_mount": 429, "open_tree": 428, "fsopen": 430, "fsmount": 432, "fsconfig": 431, "fspick": 433,
@@ -72,61 +69,83 @@ NUMBERS: dict[str, dict[str, int]] = {
     },
 }
 
-_SET_MODE_FILTER, _FILTER_FLAG_TSYNC = 1, 1
-_PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, _PR_GET_SECCOMP = 22, 2, 21
-
-
-def _op(code: int, k: int, true: int = 0, false: int = 0) -> tuple[int, int, int, int]:
-    return (code, true, false, k)
+_LOAD, _JUMP_EQUAL, _JUMP_ANY_BIT, _RETURN = 0x20, 0x15, 0x45, 0x06  # BPF_LD|W|ABS, JMP|JEQ|K, JMP|JSET|K, RET|K
+_NR, _ARCH, _ARG0 = 0, 4, 16  # offsets in struct seccomp_data; at 16, the low half of args[0] (little-endian)
+_SET_MODE_FILTER, _GET_ACTION_AVAIL, _TSYNC = 1, 2, 1
+_PR_SET_SECCOMP, _MODE_FILTER = 22, 2
 
 
 def program(machine: str = kernel.MACHINE) -> list[tuple[int, int, int, int]]:
-    """The filter as (code, jump if true, jump if false, k) instructions; every check is followed by its own
-    return, so no jump is longer than the clone check's four."""
+    """The filter as sock_filter entries (code, jump if true, jump if false, k). Each test is followed by its own
+    return, so no jump is longer than the clone check's three and the tables can grow without overflowing one."""
     numbers = NUMBERS[machine]
-    ops = [_op(_LOAD_WORD, _ARCH), _op(_JUMP_EQUAL, AUDIT_ARCH[machine], 1, 0), _op(_RETURN, KILL_PROCESS),
-           _op(_LOAD_WORD, _NR)]
-    if machine == "x86_64":  # the x32 ABI reaches the same calls under other numbers
-        ops += [_op(_JUMP_AT_LEAST, X32_BIT, 0, 1), _op(_RETURN, KILL_PROCESS)]
-    for names, action in ((_KILL_NAMES, KILL_PROCESS), (_REFUSE_NAMES, ERRNO | errno.EPERM)):
-        for name in names:
-            if name in numbers:
-                ops += [_op(_JUMP_EQUAL, numbers[name], 0, 1), _op(_RETURN, action)]
-    ops += [_op(_JUMP_EQUAL, numbers["clone3"], 0, 1), _op(_RETURN, ERRNO | errno.ENOSYS)]  # glibc falls back to clone
-    ops += [_op(_JUMP_EQUAL, numbers["clone"], 0, 4), _op(_LOAD_WORD, _ARG0),
-            _op(_JUMP_ANY_BIT, CLONE_THREAD, 1, 0), _op(_RETURN, ERRNO | errno.EPERM), _op(_RETURN, ALLOW)]
-    ops.append(_op(_RETURN, ALLOW))
+    ops = [(_LOAD, 0, 0, _ARCH), (_JUMP_EQUAL, 1, 0, AUDIT_ARCH[machine]), (_RETURN, 0, 0, KILL_PROCESS),
+           (_LOAD, 0, 0, _NR)]
+    if machine == "x86_64":  # x32 reaches the same kernel code under numbers the tables do not list
+        ops += [(_JUMP_ANY_BIT, 0, 1, X32_BIT), (_RETURN, 0, 0, KILL_PROCESS)]
+    decisions = [(numbers[name], KILL_PROCESS) for name in KILL if name in numbers]
+    decisions += [(numbers[name], ERRNO | errno.EPERM) for name in REFUSE if name in numbers]
+    decisions.append((numbers["clone3"], ERRNO | errno.ENOSYS))  # its flags are behind a pointer; libc retries clone
+    for number, action in decisions:
+        ops += [(_JUMP_EQUAL, 0, 1, number), (_RETURN, 0, 0, action)]
+    # The kernel reads only the low 32 bits of clone's flags, so the high half cannot smuggle CLONE_THREAD in.
+    ops += [(_JUMP_EQUAL, 0, 3, numbers["clone"]), (_LOAD, 0, 0, _ARG0), (_JUMP_ANY_BIT, 1, 0, CLONE_THREAD),
+            (_RETURN, 0, 0, ERRNO | errno.EPERM), (_RETURN, 0, 0, ALLOW)]
     return ops
 
 
-class _Program(ctypes.Structure):
+class _Fprog(ctypes.Structure):  # struct sock_fprog
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
+def _fprog(ops: list[tuple[int, int, int, int]]) -> _Fprog:
+    code = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in ops))
+    fprog = _Fprog(len(ops), ctypes.cast(code, ctypes.c_void_p))
+    fprog.code = code  # the instructions live as long as the struct that points at them
+    return fprog
+
+
 def unavailable() -> str | None:
-    """None when this machine can install the filter, else why not."""
+    """Asked before confine(), so a machine without the filter runs with that layer left out and named, rather
+    than failing: probes with a NULL program (EFAULT wherever filters exist) install nothing."""
     if kernel.MACHINE not in NUMBERS:
         return f"no system call table for {kernel.MACHINE}"
     try:
-        kernel.libc_call("prctl", _PR_GET_SECCOMP, 0, 0, 0, 0)
+        kernel.syscall("seccomp", _SET_MODE_FILTER, 0, None)
     except OSError as exc:
-        return f"kernel without seccomp ({exc.strerror})"
+        if exc.errno == errno.ENOSYS:  # before Linux 3.17, or hidden by an outer filter: confine() uses prctl
+            try:
+                kernel.libc_call("prctl", _PR_SET_SECCOMP, _MODE_FILTER, None, 0, 0)
+            except OSError as prctl_exc:
+                return None if prctl_exc.errno == errno.EFAULT else "kernel without seccomp filters"
+        if exc.errno != errno.EFAULT:
+            return f"kernel without seccomp filters ({os.strerror(exc.errno)})"
+    action = ctypes.c_uint32(KILL_PROCESS)
+    try:
+        kernel.syscall("seccomp", _GET_ACTION_AVAIL, 0, ctypes.byref(action))
+    except OSError:
+        return "kernel without SECCOMP_RET_KILL_PROCESS (Linux 4.14)"
     return None
 
 
 def confine() -> None:
-    """Install the filter on every thread of this process, for good. The caller has set no_new_privs."""
-    ops = program()
-    code = ctypes.create_string_buffer(b"".join(struct.pack("=HBBI", *op) for op in ops))
-    prog = _Program(len(ops), ctypes.cast(code, ctypes.c_void_p))
+    """Install the filter for good on every thread of this process, so none started by the interpreter or a
+    library is left out. The caller has set no_new_privs."""
+    fprog = _fprog(program(kernel.MACHINE))
     try:
-        kernel.syscall("seccomp", _SET_MODE_FILTER, _FILTER_FLAG_TSYNC, ctypes.byref(prog))
+        thread = kernel.syscall("seccomp", _SET_MODE_FILTER, _TSYNC, ctypes.byref(fprog))
     except OSError as exc:
         if exc.errno != errno.ENOSYS:
             raise
-        kernel.libc_call("prctl", _PR_SET_SECCOMP, _SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0)
+        others = len(os.listdir("/proc/self/task")) - 1
+        if others:  # prctl filters the calling thread only
+            raise OSError(errno.ENOSYS, f"seccomp(2) is missing and prctl would leave {others} thread(s) out") from exc
+        kernel.libc_call("prctl", _PR_SET_SECCOMP, _MODE_FILTER, ctypes.byref(fprog), 0, 0)
+        return
+    if thread:  # TSYNC fails with a positive return, not -1: the id of a thread with a filter of its own
+        raise OSError(errno.ESRCH, f"seccomp: thread {thread} could not be synchronised, so nothing was installed")
 
 
 def describe() -> str:
-    return ("exec, ptrace, mount, namespaces, modules, bpf, io_uring, keyrings and the like kill the process; "
-            "sockets and new processes are refused (threads allowed)")
+    return ("exec, ptrace, mount and namespace calls, modules, bpf, io_uring, keyrings, clock and reboot calls and "
+            "foreign ABIs kill the process; sockets and new processes fail with EPERM (threads allowed)")
