@@ -146,11 +146,7 @@ def parse_pairs(items: list[str], option: str) -> dict[str, Any]:
 
 def is_provider(name: str) -> bool:
     """Whether Inspect knows a model provider by this name (ours included)."""
-    from inspect_ai._util.registry import registry_find, registry_unqualified_name
-
-    import ttclab._registry  # noqa: F401  (registers the ttclab provider)
-
-    return bool(registry_find(lambda info: info.type == "modelapi" and registry_unqualified_name(info) == name))
+    return name in provider_names()
 
 
 def model_name(name: str) -> str:
@@ -174,11 +170,11 @@ def model_name(name: str) -> str:
 
 def provider_names() -> list[str]:
     """The model providers Inspect knows (ours included)."""
-    from inspect_ai._util.registry import registry_find, registry_info
+    from inspect_ai._util.registry import registry_find, registry_unqualified_name
 
     import ttclab._registry  # noqa: F401  (registers the ttclab provider)
 
-    return sorted({registry_info(api).name.split("/")[-1] for api in registry_find(lambda i: i.type == "modelapi")})
+    return sorted({registry_unqualified_name(info) for info in registry_find(lambda i: i.type == "modelapi")})
 
 
 def _one_edit_apart(a: str, b: str) -> bool:

@@ -73,6 +73,7 @@ largest budget loses against it, with its interval: "for this task, cap this mod
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 import zlib
@@ -342,6 +343,7 @@ def _interval(estimate: np.ndarray | float, replicates: np.ndarray, questions: n
     return estimate - half, estimate + half
 
 
+@functools.lru_cache(maxsize=256)  # every interval of a curve asks for the same few (level, questions)
 def t_quantile(p: float, df: int) -> float:
     """The p quantile (p >= 0.5) of Student's t with df degrees of freedom, by bisection on its exact CDF."""
     if df > 2000:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import sys
 from dataclasses import dataclass, field
@@ -39,7 +40,8 @@ SYSTEM_FILES = ("/etc/ld.so.cache", "/etc/localtime")
 DEVICES = ("/dev/null", "/dev/zero", "/dev/random", "/dev/urandom")
 
 
-def read_roots() -> list[str]:
+@functools.cache  # fixed for the process, and asked for by every run
+def read_roots() -> tuple[str, ...]:
     """What untrusted code may read: the Python installation, the virtual environment (site-packages included) and
     the `sys.path` entry that holds ttclab (site-packages, or `src/` of an editable install), without the folders
     that hold others.
@@ -54,7 +56,7 @@ def read_roots() -> list[str]:
     roots.add(os.path.dirname(os.path.dirname(os.path.abspath(ttclab.__file__))))  # the sys.path entry holding it
     paths = {os.path.realpath(root) for root in roots if os.path.exists(root)}
     paths.update(os.path.abspath(root) for root in roots if os.path.exists(root))
-    return sorted(path for path in paths if not any(_inside(path, other) for other in paths if other != path))
+    return tuple(sorted(path for path in paths if not any(_inside(path, other) for other in paths if other != path)))
 
 
 def _inside(path: str, root: str) -> bool:
