@@ -59,6 +59,8 @@ PAGE_STATE_JS = """(() => ({
   title: document.title,
   text: document.body ? document.body.innerText : "",
   images: Array.from(document.images, (i) => ({complete: i.complete, width: i.naturalWidth, height: i.naturalHeight})),
+  pageWidth: document.documentElement.scrollWidth,
+  windowWidth: window.innerWidth,
 }))()"""
 
 
@@ -188,6 +190,8 @@ class Page:
     text: str
     images: list[dict[str, Any]]
     screenshot: bytes
+    page_width: int
+    window_width: int
     errors: list[str] = field(default_factory=list)
     requests: list[str] = field(default_factory=list)
 
@@ -245,6 +249,8 @@ async def open_page(devtools_url: str, url: str) -> Page:
         text=value["text"],
         images=value["images"],
         screenshot=base64.b64decode(shot["data"]),
+        page_width=value["pageWidth"],
+        window_width=value["windowWidth"],
         errors=_console_errors(cdp.events) + failed,
         requests=requests,
     )
@@ -285,6 +291,11 @@ def test_page_renders_title_text_and_figure(page: Page) -> None:
     assert page.images, "the report shows no image"
     for image in page.images:
         assert image["complete"] and image["width"] > 100 and image["height"] > 100, image
+
+
+def test_page_is_no_wider_than_the_window(page: Page) -> None:
+    """Wide tables scroll in their own box: the summary table used to push the page past the window."""
+    assert page.page_width <= page.window_width, (page.page_width, page.window_width)
 
 
 def test_page_fetches_nothing_from_outside(page: Page) -> None:

@@ -14,15 +14,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ttclab.analysis.figures import panel_grid, png
+from ttclab.analysis.figures import SYMLOG_ABOVE, panel_grid, png
 
 ADHERENCE_KEY = ["model", "budget"]
 ADHERENCE_COLUMNS = [
     *ADHERENCE_KEY, "n", "n_missing", "share_missing", "n_over", "share_over", "mean_reasoning_tokens",
     "median_reasoning_tokens", "q25_reasoning_tokens", "q75_reasoning_tokens", "max_reasoning_tokens",
 ]
-# Above this many tokens a linear axis squashes the small budgets together.
-_SYMLOG_ABOVE = 100.0
 
 
 def _controlled(frame: pd.DataFrame) -> pd.DataFrame:
@@ -89,8 +87,8 @@ def adherence_plot(frame: pd.DataFrame) -> bytes:
         ax.set_xticks(range(len(budgets)), [str(b) for b in budgets])
         ax.set_xlim(-0.6, len(budgets) - 0.4)
         top = max([float(max(budgets))] + [float(v.max()) for v in data if len(v)])
-        if top > _SYMLOG_ABOVE:
-            ax.set_yscale("symlog", linthresh=_SYMLOG_ABOVE)
+        if top > SYMLOG_ABOVE:
+            ax.set_yscale("symlog", linthresh=SYMLOG_ABOVE)
             ax.set_ylim(0, top * 3.0)  # headroom for the legend on a log-ish axis
         else:
             ax.set_ylim(0, max(top, 1.0) * 1.3)

@@ -24,12 +24,13 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
-from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 from ttclab.analysis import adherence, diagnostics, paper, trends
-from ttclab.analysis.figures import panel_grid, png
+from ttclab.analysis.figures import label_points, panel_grid, png, series_style, token_axis
 from ttclab.analysis.frame import FRAME_COLUMNS, OUTCOMES, build_frame, skipped_logs, summarise
 from ttclab.analysis.spurious import METADATA_COLUMNS, correlations_from_frame
 
@@ -44,8 +45,6 @@ ADHERENCE_FILE = "adherence.csv"
 ADHERENCE_FIGURE = "adherence.png"
 DIAGNOSTICS_FILE = "diagnostics.csv"
 REGRESSION_KIND = "squared_error"
-# Above this many tokens a linear axis squashes the short-budget points together.
-_SYMLOG_ABOVE = 100.0
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 
@@ -61,6 +60,7 @@ th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: right; }
 th { background: #f4f4f4; }
 td:nth-child(-n+4) { text-align: left; }
 img { max-width: 100%; height: auto; }
+.wide { overflow-x: auto; max-width: 100%; }
 code { background: #f4f4f4; padding: 0 0.2rem; }
 """
 
@@ -160,7 +160,16 @@ def _line_label(row: pd.Series, many_setups: bool, many_strategies: bool) -> str
 
 
 def _figure_png(summary: pd.DataFrame) -> tuple[bytes, str]:
-    """One panel per task, one line per model (and setup/strategy when they vary)."""
+    fig, x_label = accuracy_figure(summary)
+    return png(fig), x_label
+
+
+def accuracy_figure(summary: pd.DataFrame) -> tuple[Figure, str]:
+    """One panel per task, one line per model (and setup/strategy when they vary).
+
+    Every budget of every line is accounted for: a point that cannot be drawn (no scored answer, or no
+    reasoning counts) is named at the foot of its panel with the reason.
+    """
     has_reasoning = bool(summary["mean_reasoning_tokens"].notna().any()) if not summary.empty else False
     x_column = "mean_reasoning_tokens" if has_reasoning else "budget"
     x_label = "mean reasoning tokens" if has_reasoning else "budget (no reasoning token counts in logs)"
@@ -174,39 +183,50 @@ def _figure_png(summary: pd.DataFrame) -> tuple[bytes, str]:
         part = summary[summary["task"] == task]
         regression = bool((part["score_kind"] == REGRESSION_KIND).any())
         y_column = "neg_mae" if regression else "accuracy"
-        for (_, _, _), line in part.groupby(["model", "setup", "strategy"], sort=True):
+        points, missing, xs = [], [], []
+        lines = list(part.groupby(["model", "setup", "strategy"], sort=True))
+        for index, (_, line) in enumerate(lines):
+            label = _line_label(line.iloc[0], many_setups, many_strategies)
+            for row in line[line[[x_column, y_column]].isna().any(axis=1)].itertuples():
+                whose = f"{label} " if len(lines) > 1 else ""
+                missing.append(f"{whose}{_budget_text(row.budget)}: {_why_not_drawn(row, x_column, y_column)}")
             line = line.dropna(subset=[x_column, y_column]).sort_values("budget")
             if line.empty:
                 continue
             x = line[x_column].astype(float)
-            label = _line_label(line.iloc[0], many_setups, many_strategies)
-            ax.plot(x, line[y_column], marker="o", label=label)
-            for x_value, y_value, budget in zip(x, line[y_column], line["budget"], strict=True):
-                text = "no budget" if pd.isna(budget) else str(int(budget))
-                ax.annotate(text, (x_value, y_value), textcoords="offset points", xytext=(4, 5), fontsize=7)
-        _set_x_scale(ax, all_xs)  # one scale for every panel, so panels compare at a glance
+            ax.plot(x, line[y_column], label=label, **series_style(index))
+            xs += x.tolist()
+            points += [(xv, yv, "no budget" if pd.isna(b) else str(int(b)))
+                       for xv, yv, b in zip(x, line[y_column], line["budget"], strict=True)]
+        token_axis(ax, xs, all_xs)  # one kind of scale for every panel, so panels compare at a glance
         if not regression:
             ax.set_ylim(-0.03, 1.03)
+        label_points(ax, points)
         ax.set_title(str(task))
         ax.set_xlabel(x_label)
         ax.set_ylabel("negative MAE (higher is better)" if regression else "accuracy")
         ax.grid(True, alpha=0.3)
+        if missing:
+            ax.text(0.01, 0.01, "not drawn: " + "; ".join(missing), transform=ax.transAxes, fontsize=7.5,
+                    va="bottom", ha="left", wrap=True, color="#a05000")
         if ax.lines:
-            ax.legend(fontsize=7, loc="best")
+            ax.legend(fontsize=8, loc="best")
         else:
             ax.text(0.5, 0.5, "no plottable points", ha="center", va="center", transform=ax.transAxes)
-    return png(fig), x_label
+    return fig, x_label
 
 
-def _set_x_scale(ax: Axes, xs: list[float]) -> None:
-    """Log when every point is positive; symlog keeps zero-token points visible on wide ranges."""
-    if not xs:
-        return
-    if min(xs) > 0:
-        ax.set_xscale("log")
-    elif max(xs) > _SYMLOG_ABOVE:
-        positive = [x for x in xs if x > 0]
-        ax.set_xscale("symlog", linthresh=max(1.0, min(positive)))
+def _budget_text(budget: object) -> str:
+    return "natural (no budget)" if pd.isna(budget) else f"budget {int(budget)}"
+
+
+def _why_not_drawn(row: Any, x_column: str, y_column: str) -> str:
+    """Why a summary point has no place on its panel, from its own outcome counts."""
+    if pd.isna(getattr(row, y_column)):
+        counts = [f"{int(getattr(row, o))} {o.replace('_', ' ')}" for o in OUTCOMES if getattr(row, o, 0)]
+        what = "no valid predictions" if y_column == "neg_mae" else "no scored samples"
+        return f"{what} ({', '.join(counts)} of {int(row.n)})" if counts else what
+    return "no reasoning token counts" if x_column == "mean_reasoning_tokens" else "no budget"
 
 
 def _html(
@@ -249,9 +269,10 @@ Rows: {_count(total, "sample")} across {_count(frame["model"].nunique() if total
 {_failures_section(frame)}
 
 <h2>Accuracy vs. reasoning</h2>
-<p>One panel per task; x = {html.escape(x_label)} at each budget (points labelled with the budget),
-y = accuracy. No answers, truncations and errors count as wrong. Regression tasks show negative mean
-absolute error instead (higher is better), over valid predictions only: see their outcome counts.</p>
+<p>One panel per task; x = {html.escape(x_label)} at each budget (points labelled with the budget;
+budgets whose points fall on one spot share a label, and a budget with no point is named at the foot of its
+panel with the reason), y = accuracy. No answers, truncations and errors count as wrong. Regression tasks
+show negative mean absolute error instead (higher is better), over valid predictions only: see their outcome counts.</p>
 <img alt="accuracy against mean reasoning tokens, one panel per task" src="data:image/png;base64,{image}">
 {unplotted}
 
@@ -271,20 +292,19 @@ def _count(n: int, noun: str) -> str:
 
 
 def _unplotted_line(summary: pd.DataFrame, x_label: str) -> str:
-    """Points without reasoning counts cannot sit on a reasoning axis; say so rather than hide them."""
-    if summary.empty or not x_label.startswith("mean reasoning"):
+    """The points the figure could not draw, each with its reason: a reader never has to guess."""
+    if summary.empty:
         return ""
-    missing = summary[summary["mean_reasoning_tokens"].isna()]
-    if missing.empty:
+    x_column = "mean_reasoning_tokens" if x_label.startswith("mean reasoning") else "budget"
+    items = []
+    for row in summary.itertuples():
+        y_column = "neg_mae" if row.score_kind == REGRESSION_KIND else "accuracy"
+        if pd.isna(getattr(row, x_column)) or pd.isna(getattr(row, y_column)):
+            where = f"{row.model} {row.task} {row.setup} {_budget_text(row.budget)}"
+            items.append(html.escape(f"{where} ({_why_not_drawn(row, x_column, y_column)})"))
+    if not items:
         return ""
-    items = ", ".join(
-        html.escape(f"{row.model} {row.task} {row.setup} budget {'–' if pd.isna(row.budget) else int(row.budget)}")
-        for row in missing.itertuples()
-    )
-    return (
-        f"<p>Not in the figure ({_count(len(missing), 'point')} whose logs report no reasoning tokens; "
-        f"see the summary table): {items}.</p>"
-    )
+    return f"<p>Not in the figure ({_count(len(items), 'point')}; see the summary table): {', '.join(items)}.</p>"
 
 
 def _summary_table(summary: pd.DataFrame) -> str:
@@ -294,7 +314,7 @@ def _summary_table(summary: pd.DataFrame) -> str:
     for column in ("mean_reasoning_tokens", "mean_output_tokens"):
         shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:.1f}")
     shown["budget"] = shown["budget"].map(lambda v: "–" if pd.isna(v) else str(int(v)))
-    return shown.to_html(index=False, border=0, classes="summary", na_rep="–", escape=True)
+    return _scrolling(shown.to_html(index=False, border=0, classes="summary", na_rep="–", escape=True))
 
 
 def _spurious_section(correlations: pd.DataFrame | None) -> str:
@@ -316,7 +336,7 @@ def _spurious_section(correlations: pd.DataFrame | None) -> str:
         shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else f"{v:+.3f}")
     for column in ("budget", "shots"):
         shown[column] = shown[column].map(lambda v: "–" if pd.isna(v) else str(int(v)))
-    table = shown.to_html(index=False, border=0, classes="spurious", na_rep="–", escape=True)
+    table = _scrolling(shown.to_html(index=False, border=0, classes="spurious", na_rep="–", escape=True))
     return f"<h2>Spurious features</h2>\n{intro}\n{table}"
 
 
@@ -341,7 +361,12 @@ def _html_table(rows: list[dict[str, str]], css_class: str) -> str:
         return "<p>None.</p>"
     head = "".join(f"<th>{html.escape(k)}</th>" for k in rows[0])
     body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row.values()) + "</tr>" for row in rows)
-    return f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return _scrolling(f'<table class="{css_class}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>')
+
+
+def _scrolling(table: str) -> str:
+    """A wide table scrolls inside its own box instead of pushing the page wider than the window."""
+    return f'<div class="wide">{table}</div>'
 
 
 def _skipped_section(skipped: list[tuple[str, str]]) -> str:
@@ -404,14 +429,15 @@ def _failures_section(frame: pd.DataFrame) -> str:
 def _task_sections(summary: pd.DataFrame, found: _Findings) -> str:
     parts = []
     for task in sorted(summary["task"].unique()):
-        figure = _task_figure(task, found)
+        drawn = task_figure(task, found)
+        figure = png(drawn, dpi=100) if drawn is not None else None
         image = (f'<img alt="{html.escape(str(task))}: metric against reasoning tokens with 95% intervals" '
                  f'src="data:image/png;base64,{base64.b64encode(figure).decode("ascii")}">') if figure else ""
         parts.append(f"<h2>Task: {html.escape(str(task))}</h2>\n{image}\n{_diagnostics_for(task, found)}")
     return "\n".join(parts)
 
 
-def _task_figure(task: str, found: _Findings) -> bytes | None:
+def task_figure(task: str, found: _Findings) -> Figure | None:
     """Curves with 95% intervals: per model; per value of the scaling column; natural length ranks."""
     curves = found.curves[found.curves["task"] == task]
     scaled = found.scaled[(found.scaled["task"] == task) & found.scaled["scaling_column"].notna()]
@@ -427,24 +453,37 @@ def _task_figure(task: str, found: _Findings) -> bytes | None:
         return None
     fig, axes = panel_grid(len(panels), "", columns=len(panels))
     for ax, (title, data, keys) in zip(axes, panels, strict=True):
-        xs = data["mean_reasoning_tokens"].dropna().astype(float).tolist()
-        for key, line in data.groupby(keys, sort=True, dropna=False):
+        xs = []
+        for index, (key, line) in enumerate(data.groupby(keys, sort=True, dropna=False)):
             line = line.dropna(subset=["mean_reasoning_tokens", "metric"]).sort_values("mean_reasoning_tokens")
             if line.empty:
                 continue
             low = (line["metric"] - line["metric_low"]).clip(lower=0)
             high = (line["metric_high"] - line["metric"]).clip(lower=0)
-            label = " / ".join(str(k) for k in (key if isinstance(key, tuple) else (key,)))
-            ax.errorbar(line["mean_reasoning_tokens"], line["metric"], yerr=[low, high], marker="o", capsize=3,
-                        label=label)
-        _set_x_scale(ax, xs)
-        ax.set_title(f"{task}: {title}", fontsize=9)
+            ax.errorbar(line["mean_reasoning_tokens"], line["metric"], yerr=[low, high], capsize=3,
+                        label=_series_label(keys, key, line), **series_style(index))
+            xs += line["mean_reasoning_tokens"].astype(float).tolist()
+        token_axis(ax, xs)
+        ax.set_title(f"{task}: {title}", fontsize=10)
         ax.set_xlabel("mean reasoning tokens")
         ax.set_ylabel(str(data["metric_name"].iloc[0]))
         ax.grid(True, alpha=0.3)
         if ax.lines:
-            ax.legend(fontsize=6, loc="best")
-    return png(fig, dpi=100)
+            ax.legend(fontsize=8, loc="best")
+    return fig
+
+
+def _series_label(keys: list[str], key: object, line: pd.DataFrame) -> str:
+    """Legend text that names each value: "ttclab/local, num_distractors = 3", not "ttclab/local / 3"."""
+    values = key if isinstance(key, tuple) else (key,)
+    parts = []
+    for name, value in zip(keys, values, strict=True):
+        if name == "scaling_value":
+            shown = int(value) if isinstance(value, float) and value.is_integer() else value
+            parts.append(f"{line['scaling_column'].iloc[0]} = {shown}")
+        else:
+            parts.append(str(value))
+    return ", ".join(parts)
 
 
 def _diagnostics_for(task: str, found: _Findings) -> str:
