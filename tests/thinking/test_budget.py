@@ -4,6 +4,7 @@ import pytest
 
 from ttclab.errors import UserError
 from ttclab.thinking.budget import (
+    EMPTY_THINK_BLOCK,
     Budget,
     default_control,
     plan,
@@ -69,7 +70,7 @@ def test_prompt_control_puts_the_budget_in_the_prompt_and_leaves_room():
 
 def test_prompt_control_budget_zero_switches_qwen_style_thinking_off_on_vllm():
     config = plan("vllm/Qwen/Qwen3-8B", Budget(tokens=0)).config
-    assert config.extra_body == {"chat_template_kwargs": {"enable_thinking": False}}
+    assert config.extra_body["chat_template_kwargs"] == {"enable_thinking": False}
     assert plan("ollama/qwen3", Budget(tokens=0)).config.extra_body is None
 
 
@@ -121,3 +122,13 @@ def test_system_prompts_differ_by_budget_and_caution():
 def test_bad_budgets_are_user_errors(kwargs):
     with pytest.raises(UserError):
         Budget(**kwargs)
+
+
+def test_prompt_control_budget_zero_prefills_an_empty_think_block_on_chat_template_servers():
+    budget_plan = plan("vllm/Qwen/QwQ-32B", Budget(tokens=0))
+    assert budget_plan.prefill == EMPTY_THINK_BLOCK
+    assert budget_plan.config.extra_body["continue_final_message"] is True
+    assert budget_plan.config.extra_body["add_generation_prompt"] is False
+    assert plan("vllm/Qwen/QwQ-32B", Budget(tokens=1024)).prefill is None
+    assert plan("ollama/qwen3", Budget(tokens=0)).prefill is None  # no way to continue a message there
+    assert plan("ttclab/local", Budget(tokens=0)).prefill is None  # the provider closes thinking itself

@@ -32,8 +32,12 @@ OPEN_WEIGHT_TEMPERATURE = 0.6
 OPEN_WEIGHT_TOP_P = 0.95
 
 OPENAI_REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-# Providers that pass `chat_template_kwargs` to the server's chat template (Qwen3-style thinking switch).
+# Providers that pass `chat_template_kwargs` to the server's chat template (Qwen3-style thinking switch) and
+# continue a final assistant message (`continue_final_message`), which is how the empty think block is prefilled.
 CHAT_TEMPLATE_PROVIDERS = ("vllm/", "sglang/")
+# The paper's budget 0 on open-weight models: the reply starts after an empty think block, so there is
+# nothing left to think in, whether or not the template honours `enable_thinking`.
+EMPTY_THINK_BLOCK = "<think>\n\n</think>\n\n"
 
 # The paper's grid: budgets per provider family, runs per budget (controlled) and samples per question
 # (natural). OpenAI's o-series has three effort levels, so one budget stands for each.
@@ -85,6 +89,7 @@ class Plan:
     config: GenerateConfig
     system_prompt: str
     control: Control
+    prefill: str | None = None  # the start of the reply, sent as a final assistant message to continue
 
 
 def thinking_word(tokens: int) -> str:
@@ -178,13 +183,17 @@ def plan(model: str, budget: Budget) -> Plan:
     elif control == "native":
         config = GenerateConfig(reasoning_effort=None if natural else reasoning_effort(tokens))
     else:
-        extra = None
+        extra, prefill = None, None
         if tokens == 0 and model.startswith(CHAT_TEMPLATE_PROVIDERS):
-            extra = {"chat_template_kwargs": {"enable_thinking": False}}
+            # QwQ's and R1's templates open a think block whatever the flag says: prefill it empty as well
+            extra = {"chat_template_kwargs": {"enable_thinking": False}, "continue_final_message": True,
+                     "add_generation_prompt": False}
+            prefill = EMPTY_THINK_BLOCK
         config = GenerateConfig(
             max_tokens=tokens + PROMPT_ANSWER_ROOM,
             temperature=OPEN_WEIGHT_TEMPERATURE,
             top_p=OPEN_WEIGHT_TOP_P,
             extra_body=extra,
         )
+        return Plan(config=config, system_prompt=system_prompt(budget), control=control, prefill=prefill)
     return Plan(config=config, system_prompt=system_prompt(budget), control=control)

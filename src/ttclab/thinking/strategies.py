@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 
-from inspect_ai.model import ChatMessageSystem, get_model
+from inspect_ai.model import ChatMessageAssistant, ChatMessageSystem, get_model
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ttclab.errors import UserError
@@ -27,6 +27,9 @@ def plain(budget: Budget, seed: int = 0) -> Solver:
         state.messages.insert(0, ChatMessageSystem(content=budget_plan.system_prompt))
         settings = budget_plan.config.model_dump(exclude_none=True)
         settings["seed"] = sample_seed(seed, state.sample_id, state.epoch)
+        if budget_plan.prefill is not None:
+            # the server continues this message: the reply it returns is what follows the prefill
+            state.messages.append(ChatMessageAssistant(content=budget_plan.prefill))
         return await generate(state, **settings)
 
     return solve
