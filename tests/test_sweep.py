@@ -1,5 +1,7 @@
 """A sweep's plan: which tasks, models and settings one eval_set gets."""
 
+from dataclasses import replace
+
 import pytest
 
 from ttclab.errors import UserError
@@ -7,9 +9,11 @@ from ttclab.sweep import (
     PRESETS,
     SweepConfig,
     build_tasks,
+    data_sources,
     grid,
     model_name,
     parse_budgets,
+    parse_grid,
     parse_pairs,
     split_task_args,
 )
@@ -233,3 +237,44 @@ def test_without_a_terminal_the_sweep_prints_progress_lines(tmp_path, monkeypatc
     assert CliRunner().invoke(app, args).exit_code == 0
     assert CliRunner().invoke(app, [*args, "--display", "none"]).exit_code == 0
     assert seen == ["plain", "none"]
+
+
+def test_task_grid_builds_one_task_per_value():
+    tasks = build_tasks(SweepConfig(tasks=("grades_regression", "misleading_math"), budgets=(0,), limit=2,
+                                    task_grid={"grades_regression.shots": (0, 8, 16)}))
+    shots = sorted(t.metadata["variant"] for t in tasks if t.name.endswith("grades_regression"))
+    assert shots == ["0-shot", "16-shot", "8-shot"]
+    assert sum(t.name.endswith("misleading_math") for t in tasks) == 1
+    with pytest.raises(UserError, match="names no task"):
+        build_tasks(SweepConfig(tasks=("zebra",), budgets=(0,), task_grid={"nosuch.shots": (0, 8)}))
+
+
+def test_parse_grid_reads_each_value_as_a_task_arg():
+    assert parse_grid(["grades_regression.shots=0, 8,16", "zebra.distracting=true,false"]) == {
+        "grades_regression.shots": (0, 8, 16), "zebra.distracting": (True, False)}
+    with pytest.raises(UserError, match="task.key=value,value"):
+        parse_grid(["grades_regression.shots="])
+
+
+def test_paper_preset_is_the_papers_grid_and_says_what_is_generated():
+    paper = replace(PRESETS["paper"], models=("vllm/Qwen/QwQ-32B",))
+    assert paper.task_grid == {"grades_regression.shots": (0, 8, 16)}
+    assert paper.task_args["zebra.data"] == "bbeh"
+    sources = data_sources(paper)
+    assert set(sources) == {"misleading_math", "misleading_python", "famous_paradoxes", "grades_regression",
+                            "zebra", "ai_risk"}
+    assert sources["zebra"] == "BBEH's task.json (found or downloaded)"
+    for name in ("misleading_math", "misleading_python", "famous_paradoxes", "grades_regression"):
+        assert sources[name] == "generated from the seed"
+    given = replace(paper, task_args={**paper.task_args, "misleading_math.data": "math.jsonl"})
+    assert data_sources(given)["misleading_math"] == "math.jsonl"
+
+
+def test_paper_preset_builds_bbehs_200_puzzles_and_three_regression_curves():
+    paper = replace(PRESETS["paper"], budgets=(0,), setup="controlled", tasks=("zebra", "grades_regression"))
+    tasks = build_tasks(paper)
+    zebra = [t for t in tasks if t.name.endswith("zebra")]
+    assert [len(t.dataset) for t in zebra] == [200]
+    assert {s.metadata["source"] for s in zebra[0].dataset} == {"bbeh"}
+    assert sorted(t.metadata["variant"] for t in tasks if t.name.endswith("grades_regression")) == [
+        "0-shot", "16-shot", "8-shot"]

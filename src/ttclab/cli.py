@@ -83,6 +83,9 @@ def sweep(
     task_arg: Annotated[list[str] | None, typer.Option("--task-arg", "-T", help="key=value for every task "
                                                        "(e.g. -T data=questions.jsonl); name.key for "
                                                        "one task (-T zebra.sizes=5-6).")] = None,
+    task_grid: Annotated[list[str] | None, typer.Option("--task-grid", "-G", help="name.key=v1,v2,...: one task "
+                                                        "(one curve) per value, e.g. -G grades_regression."
+                                                        "shots=0,8,16.")] = None,
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M", help="key=value for ttclab/ "
                                                         "models (e.g. -M batch_size=16).")] = None,
     display: Annotated[str | None, typer.Option(help="Inspect display: full, rich, plain (progress lines; the "
@@ -109,11 +112,15 @@ def sweep(
         changes["natural_samples"] = epochs
     if task_arg:
         changes["task_args"] = {**config.task_args, **sweeps.parse_pairs(task_arg, "--task-arg")}
+    if task_grid:
+        changes["task_grid"] = {**config.task_grid, **sweeps.parse_grid(task_grid)}
     if model_arg:
         changes["model_args"] = {**config.model_args, **sweeps.parse_pairs(model_arg, "--model-arg")}
     if config.display is None and "display" not in changes and not sys.stdout.isatty():
         changes["display"] = "plain"  # no terminal (CI, nohup, a pipe): progress as lines, not a silent screen
     config = replace(config, **changes)
+    for task, source in sweeps.data_sources(config).items():
+        typer.echo(f"{task}: questions {source}", err=True)
     outcome = sweeps.run_sweep(config)
     for line in outcome.set_aside:
         typer.echo(f"set aside an unreadable log, its task was run again: {line} (moved to "

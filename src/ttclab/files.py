@@ -76,6 +76,23 @@ def hub_dataset_file(repo: str, filename: str, cache_dir: str | Path, way_out: s
     return Path(path)
 
 
+def downloaded_file(url: str, cached: str | Path, way_out: str, timeout: float = 60.0) -> Path:
+    """`url`'s content, downloaded once into `cached` (written whole or not at all); a failed download is one
+    message ending in `way_out`."""
+    cached = Path(cached)
+    if cached.is_file():
+        return cached
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            content = response.read()
+    except Exception as e:  # offline, HTTP error, timeout: one message with the way out
+        raise UserError(f"could not download {url} ({type(e).__name__}: {e}): check the network, or {way_out}") from e
+    atomic_write(cached, content)
+    return cached
+
+
 def shared_data_dir() -> Path:
     """The public data sets beside a checkout of the project (`<checkout>/../shared/data`), found from where the
     package lives, never from the working directory (a sweep started elsewhere must read the same files)."""

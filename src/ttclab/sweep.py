@@ -7,6 +7,7 @@ finished: Inspect skips completed logs and recovers the finished samples of inte
 from __future__ import annotations
 
 import fcntl
+import itertools
 import json
 import os
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from ttclab.thinking.budget import (
     PAPER_BUDGETS,
     PAPER_NATURAL_SAMPLES,
     PAPER_REPEATS,
+    PAPER_SHOTS,
     SETUPS,
     Budget,
     paper_budgets,
@@ -37,6 +39,8 @@ class SweepConfig:
     `budgets` None means the paper's budgets for each model's provider family. `setup` is controlled,
     natural or both; `epochs` is the number of runs per budget (controlled) and `natural_samples` the
     samples per question (natural). `task_args` apply to every task; a key `task.name` to one task only.
+    `task_grid` gives an argument several values, one task (one curve) per value, e.g. the regression
+    task's shots 0, 8 and 16.
     `strategies` are test-time strategies (`plain`, `early_exit:segment=64`, ...), each a curve of its own.
     """
 
@@ -52,6 +56,7 @@ class SweepConfig:
     seed: int = 0
     answer_tokens: int | None = None
     task_args: dict[str, Any] = field(default_factory=dict)
+    task_grid: dict[str, tuple[Any, ...]] = field(default_factory=dict)
     model_args: dict[str, Any] = field(default_factory=dict)
     max_tasks: int | None = None
     max_samples: int | None = None
@@ -73,7 +78,9 @@ PRESETS: dict[str, SweepConfig] = {
                    "ai_risk.n": 3},
     ),
     # The paper's grid against the models given: its budgets per provider family, three runs per
-    # budget, and the natural setup with five samples per question, over every task.
+    # budget, and the natural setup with five samples per question, over every task; the regression task
+    # 0-, 8- and 16-shot; BBEH's 200 zebra puzzles. Counting and regression questions are generated (pass
+    # -T task.data=FILE for the public files); `data_sources` says so before the sweep starts.
     "paper": SweepConfig(
         tasks=("all",),
         models=(),
@@ -82,6 +89,8 @@ PRESETS: dict[str, SweepConfig] = {
         epochs=PAPER_REPEATS,
         natural_samples=PAPER_NATURAL_SAMPLES,
         log_dir="runs/paper",
+        task_args={"zebra.data": "bbeh"},
+        task_grid={"grades_regression.shots": PAPER_SHOTS},
     ),
 }
 
@@ -142,6 +151,20 @@ def parse_pairs(items: list[str], option: str) -> dict[str, Any]:
         if not isinstance(pairs[key], bool | int | float | str | list | dict) and pairs[key] is not None:
             pairs[key] = raw  # a YAML date or the like: keep the text
     return pairs
+
+
+def parse_grid(items: list[str]) -> dict[str, tuple[Any, ...]]:
+    """['grades_regression.shots=0,8,16', ...] -> {key: (0, 8, 16)}: each comma-separated value read as a
+    --task-arg value is."""
+    grid: dict[str, tuple[Any, ...]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        values = [v.strip() for v in raw.split(",") if v.strip()]
+        if not sep or not key or not values:
+            raise UserError(f"invalid --task-grid {item!r}: use task.key=value,value,... (e.g. "
+                            "grades_regression.shots=0,8,16)")
+        grid[key] = tuple(parse_pairs([f"value={value}"], "--task-grid")["value"] for value in values)
+    return grid
 
 
 def is_provider(name: str) -> bool:
@@ -231,6 +254,38 @@ def split_task_args(config: SweepConfig, names: list[str]) -> dict[str, dict[str
     return per_task
 
 
+def task_variants(config: SweepConfig, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Per task, the argument sets to build it with: its `task_args`, once per combination of its grid values."""
+    per_task = split_task_args(config, names)
+    grids: dict[str, dict[str, tuple[Any, ...]]] = {name: {} for name in names}
+    for key, values in config.task_grid.items():
+        values = tuple(values) if isinstance(values, list | tuple) else (values,)
+        if not values:
+            raise UserError(f"--task-grid {key!r} has no values: give one or more, e.g. {key}=0,8,16")
+        task, dot, arg = key.partition(".")
+        if not dot:
+            for grid in grids.values():
+                grid[key] = values
+        elif task in grids:
+            grids[task][arg] = values
+        elif task not in _all_task_names():
+            raise UserError(f"--task-grid {key!r} names no task: use task.key with one of {', '.join(names)}")
+    variants = {}
+    for name in names:
+        keys = list(grids[name])
+        variants[name] = [per_task[name] | dict(zip(keys, combo, strict=True))
+                          for combo in itertools.product(*(grids[name][k] for k in keys))]
+    return variants
+
+
+def data_sources(config: SweepConfig) -> dict[str, str]:
+    """Task -> where its questions come from in this sweep, in words (said before a long sweep starts)."""
+    from ttclab.tasks import data_source, resolve_task_names
+
+    names = resolve_task_names(",".join(config.tasks))
+    return {name: data_source(name, variants[0]) for name, variants in task_variants(config, names).items()}
+
+
 def _all_task_names() -> list[str]:
     from ttclab.tasks import TASKS
 
@@ -246,14 +301,14 @@ def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[An
     if config.limit is not None and config.limit < 1:
         raise UserError(f"invalid --limit {config.limit}: use 1 or more questions per task")
     names = resolve_task_names(",".join(config.tasks))
-    per_task = split_task_args(config, names)
+    variants = task_variants(config, names)
     models = models if models is not None else [None]
     tasks = []
     cells = [(model, cell, strategy) for model in models
              for cell in grid(config, str(model) if model is not None else "ttclab/local")
              for strategy in config.strategies]
     for model, cell, strategy in cells:
-        for name in names:
+        for name, variant in [(task, v) for task in names for v in variants[task]]:
             args: dict[str, Any] = {"setup": cell.setup, "seed": config.seed, "strategy": strategy}
             if cell.budget is not None:
                 args["budget"] = cell.budget
@@ -261,7 +316,7 @@ def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[An
                 args["n"] = config.limit
             if config.answer_tokens is not None:
                 args["answer_tokens"] = config.answer_tokens
-            args.update(per_task[name])
+            args.update(variant)
             try:
                 task = TASKS[name](**args)
             except TypeError as error:
@@ -338,7 +393,8 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
         models = build_models(config)
         tasks = build_tasks(config, models)
         set_aside = set_aside_unreadable_logs(log_dir)
-        (log_dir / "sweep.json").write_text(json.dumps(asdict(replace(config, log_dir=str(log_dir))), indent=2))
+        record = asdict(replace(config, log_dir=str(log_dir))) | {"data_sources": data_sources(config)}
+        (log_dir / "sweep.json").write_text(json.dumps(record, indent=2))
         success, logs = eval_set(
             tasks=tasks,
             log_dir=str(log_dir),

@@ -236,3 +236,55 @@ def test_eval_end_to_end(tmp_path: Path) -> None:
     metrics = {name: m.value for score in log.results.scores for name, m in score.metrics.items()}
     assert metrics["accuracy"] == pytest.approx(1 / 3)
     assert metrics["no_answer"] == 0.0
+
+
+# --- data=bbeh: the shared copy, else one download into the cache ------------------------------------------
+
+
+@pytest.fixture
+def bbeh_server(bbeh_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """BBEH's task.json served over HTTP on 127.0.0.1, with no shared copy and an empty cache."""
+    import functools
+    import http.server
+    import threading
+
+    import ttclab.tasks.zebra as zebra_module
+
+    served = tmp_path / "served"
+    served.mkdir()
+    (served / "task.json").write_bytes(bbeh_file.read_bytes())
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setattr(zebra_module, "BBEH_URL", f"http://127.0.0.1:{server.server_address[1]}/task.json")
+    monkeypatch.setattr(zebra_module, "shared_data_dir", lambda: tmp_path / "no-shared-data")
+    monkeypatch.setenv("TTCLAB_HOME", str(tmp_path / "home"))
+    yield server
+    server.shutdown()
+
+
+def test_data_bbeh_downloads_once_into_the_cache(bbeh_server, tmp_path: Path) -> None:
+    samples = load_bbeh("bbeh")
+    assert len(samples) == 200
+    cached = tmp_path / "home" / "data" / "bbeh-zebra" / "task.json"
+    assert cached.is_file()
+    bbeh_server.shutdown()  # the second load must not need the network
+    assert [s.id for s in load_bbeh("bbeh")] == [s.id for s in samples]
+
+
+def test_a_failed_bbeh_download_is_one_error_with_the_way_out(bbeh_server, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import ttclab.tasks.zebra as zebra_module
+
+    monkeypatch.setattr(zebra_module, "BBEH_URL", zebra_module.BBEH_URL.replace("task.json", "missing.json"))
+    with pytest.raises(UserError, match=r"could not download .*HTTPError.*pass data=<path of BBEH's task.json>"):
+        load_bbeh("bbeh")
+    assert not (tmp_path / "home" / "data" / "bbeh-zebra").exists() or not any(
+        (tmp_path / "home" / "data" / "bbeh-zebra").iterdir())
+
+
+def test_data_bbeh_prefers_the_shared_copy(bbeh_file: Path) -> None:
+    from ttclab.tasks.zebra import bbeh_file as find_bbeh
+
+    assert find_bbeh() == bbeh_file

@@ -46,6 +46,24 @@ TASK_GROUPS["all"] = [name for name in TASKS
                       if name not in (*MEMORY_TASKS, *TASK_GROUPS["inoculation"], "chains")]
 
 
+# Where a task's questions come from when no `data` is given: our generators (the paper's format and scaling
+# column, not its items) or the public files themselves.
+GENERATED = "generated from the seed"
+DEFAULT_DATA: dict[str, str] = {
+    "misleading_math": GENERATED, "misleading_python": GENERATED, "famous_paradoxes": GENERATED,
+    "grades_regression": GENERATED, "zebra": GENERATED, "chains": GENERATED,
+    "ai_risk": "the public human-written files (the shared copy, else the hub)",
+}
+
+
+def data_source(name: str, args: dict[str, object]) -> str:
+    """In words, where task `name` takes its questions from under these arguments."""
+    data = args.get("data")
+    if data is not None:
+        return "BBEH's task.json (found or downloaded)" if name == "zebra" and data == zebra.BBEH else f"{data}"
+    return DEFAULT_DATA.get(name, "the task's own data")
+
+
 def resolve_task_names(spec: str) -> list[str]:
     """Task names from "counting,misleading_math,...": groups expanded, order kept, repeats dropped."""
     names: list[str] = []

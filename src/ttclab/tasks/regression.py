@@ -68,6 +68,7 @@ from inspect_ai.solver import TaskState
 from ttclab.errors import UserError
 from ttclab.tasks.answers import clean, extract_answer, outcome_of, parse_number
 from ttclab.tasks.budgeted import budgeted_task, check_count
+from ttclab.thinking.budget import PAPER_SHOTS
 
 HOURS: tuple[str, ...] = (
     "Study_Hours_Per_Day",
@@ -89,7 +90,6 @@ ORDINALS: dict[str, dict[str, int]] = {
     "Stress_Level": {level: i for i, level in enumerate(STRESS_LEVELS)},
     "Gender": {gender: i for i, gender in enumerate(GENDERS)},
 }
-PAPER_SHOTS: tuple[int, ...] = (0, 8, 16)
 POOL_SIZE = 256  # generated few-shot pool: far more than any shot count the paper uses
 UNSCORED_VALUE = -1.0  # the value of an invalid, missing or truncated answer: never a squared error
 

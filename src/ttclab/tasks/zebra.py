@@ -4,7 +4,8 @@ The paper used 200 BIG-Bench Extra Hard puzzles (n x n for n = 5..8, distracting
 asked for one person's position, so chance is 1/n and the grid size is the scaling column: longer
 reasoning can help track constraints or lose them. By default the puzzles come from our own generator
 (`ttclab.data.puzzles.zebra`: exactly one solution, proved by an exact solver; lean clue sets; optional
-distracting clues); `data` loads BBEH's `task.json` instead.
+distracting clues); `data` loads BBEH's `task.json` instead, and `data=bbeh` finds it: the shared copy beside
+a checkout, else a download from BBEH's repository cached under `$TTCLAB_HOME/data/bbeh-zebra/`.
 
 Question i is an n x n puzzle with n = sizes[i % len(sizes)], generated from (seed, i) alone, so the
 first questions of n=3 are the first questions of n=100.
@@ -27,6 +28,7 @@ from inspect_ai.solver import TaskState
 
 from ttclab.data.puzzles.zebra import MAX_SIZE, MIN_SIZE, generate_puzzle
 from ttclab.errors import UserError
+from ttclab.files import downloaded_file, shared_data_dir
 from ttclab.tasks.answers import (
     answer_scorer,
     clean,
@@ -101,9 +103,25 @@ def bbeh_grid_size(text: str) -> int | None:
     return counts[0]
 
 
+BBEH = "bbeh"  # data=bbeh: BBEH's own 200 puzzles, as in the paper
+BBEH_URL = ("https://raw.githubusercontent.com/google-deepmind/bbeh/main/"
+            "bbeh/benchmark_tasks/bbeh_zebra_puzzles/task.json")
+
+
+def bbeh_file() -> Path:
+    """BBEH's task.json: the shared copy beside the checkout, else downloaded once into the cache."""
+    shared = shared_data_dir() / "bbeh-zebra" / "task.json"
+    if shared.is_file():
+        return shared
+    from ttclab.models.catalog import ttclab_home
+
+    return downloaded_file(BBEH_URL, ttclab_home() / "data" / "bbeh-zebra" / "task.json",
+                           "pass data=<path of BBEH's task.json>")
+
+
 def load_bbeh(path: str | Path) -> list[Sample]:
     """BBEH zebra puzzles from `{"examples": [{"input": ..., "target": ...}, ...]}`, used whole and in order."""
-    file = Path(path)
+    file = bbeh_file() if str(path) == BBEH else Path(path)
     if not file.is_file():
         what = "is a folder, not a file" if file.is_dir() else "does not exist"
         raise UserError(f"zebra data file {file} {what}: pass the path of BBEH's task.json")
@@ -210,8 +228,9 @@ def zebra(
     memory: str | None = None,
     memory_file: str | None = None,
 ) -> Task:
-    """Zebra puzzles: which house does one person live in? With `data` (BBEH's task.json), the file's
-    puzzles are used whole (n, sizes and distracting are not applied: select with --limit/--sample-id)."""
+    """Zebra puzzles: which house does one person live in? With `data` (BBEH's task.json, or `bbeh` to find
+    or fetch it), the file's puzzles are used whole (n, sizes and distracting are not applied: select with
+    --limit/--sample-id)."""
     size_list = parse_sizes(sizes)
     check_count("n", n)
     return budgeted_task(

@@ -44,6 +44,7 @@ EMPTY_THINK_BLOCK = "<think>\n\n</think>\n\n"
 PAPER_BUDGETS = (0, 1024, 2048, 4096, 8192, 16384)
 PAPER_EFFORT_BUDGETS = (1024, 4096, 8192)
 PAPER_REPEATS = 3
+PAPER_SHOTS = (0, 8, 16)  # the regression task's examples per question
 PAPER_NATURAL_SAMPLES = 5
 
 ANSWER_FORMAT = "Give your final answer inside answer tags, like this: <answer>X</answer>."
