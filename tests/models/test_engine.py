@@ -236,3 +236,89 @@ def test_prompts_of_different_lengths_are_left_padded():
 def test_budget_is_never_exceeded_with_waits(budget: int):
     [result] = engine_for(thinker("q")).run([request(budget=budget, min_reasoning=100)])
     assert result.reasoning_tokens <= budget
+
+
+# --- probes: early exit in one pass ------------------------------------------------------------------------
+
+
+def counter(step: int = 10) -> Script:
+    """Thinks "x" for ever; asked for an answer after L characters of thinking, answers L // step."""
+
+    def script(prompt: str, text: str) -> str:
+        if "</think>" in text:
+            thinking, _, after = text.rpartition("</think>")
+            answer = f"<answer>{len(thinking.strip()) // step}</answer>"
+            after = after.lstrip("\n")
+            return emit(answer, after) if len(after) < len(answer) else ""
+        return "x"
+
+    return script
+
+
+def test_probes_settle_when_the_answer_repeats_and_cost_only_their_own_tokens():
+    [result] = engine_for(counter()).run([request(budget=100, max_tokens=130, probe_every=5, probe_patience=2)])
+    # answers at 5, 10 and 15 thinking tokens: 0, 1, 1 -> settled at 15
+    assert result.probes == [(5, "<answer>0</answer>"), (10, "<answer>1</answer>"), (15, "<answer>1</answer>")]
+    assert result.thinking_end == "settled"
+    assert result.reasoning_tokens == 15 and result.reasoning == "x" * 15
+    assert result.answer == "<answer>1</answer>"
+    probe_cost = 3 * (len("\n</think>\n\n") + len("<answer>") + len("1</answer>"))
+    assert result.output_tokens == 15 + probe_cost  # thinking decoded once, not 5 + 10 + 15
+
+
+def test_probes_are_taken_back_so_the_thinking_never_sees_them():
+    seen: list[str] = []
+    base = counter()
+
+    def script(prompt: str, text: str) -> str:
+        seen.append(text)
+        return base(prompt, text)
+
+    [result] = engine_for(script).run([request(budget=30, max_tokens=60, probe_every=5, probe_patience=0)])
+    assert [tokens for tokens, _ in result.probes] == [5, 10, 15, 20, 25]  # patience 0: never settles
+    assert result.thinking_end == "budget" and result.reasoning_tokens == 30
+    # every view is thinking, optionally followed by one probe (or the final answer) in progress: a probe
+    # left in the cache would show up as thinking after an answer
+    for text in seen:
+        thinking, _, rest = text.partition("\n")
+        assert set(thinking) <= {"x"}, text
+        assert "x" not in rest, text
+    assert max(len(text) for text in seen if set(text) <= {"x"}) == 30  # the whole budget, probes gone
+
+
+class FlatThinker(torch.nn.Module):
+    """Thinking is a uniform draw over a-z (so the seed decides every letter); after </think> it answers 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = ScriptedModel(lambda prompt, text: "")
+        self.weight = self.inner.weight
+        self.generation_config = self.inner.generation_config
+
+    def select(self, index: torch.Tensor) -> None:
+        self.inner.select(index)
+
+    def forward(self, input_ids, attention_mask, **kwargs):
+        out = self.inner(input_ids, attention_mask, **kwargs)
+        for slot, row in enumerate(self.inner.columns):
+            visible = [t for t, m in zip(row, attention_mask[slot].tolist(), strict=True) if m]
+            text = "".join(chr(t) for t in visible[len("Q:"):] if t < 256)
+            out.logits[slot, 0] = -1e9
+            if "</think>" in text:
+                after = text.rpartition("</think>")[2].lstrip("\n")
+                target = "<answer>2</answer>"
+                char = emit(target, after) if len(after) < len(target) else ""
+                out.logits[slot, 0, ord(char) if char else EOS] = 0.0
+            else:
+                out.logits[slot, 0, ord("a"):ord("z") + 1] = 0.0
+        return out
+
+
+def test_sampled_thinking_with_probes_is_the_single_pass_without_them():
+    engine = ScriptedEngine(FlatThinker(), CharTokenizer())
+    settings = dict(budget=40, max_tokens=80, temperature=1.0, seed=7)
+    [plain] = engine.run([request(**settings)])
+    [probed] = engine.run([request(**settings, probe_every=8, probe_patience=0)])
+    assert len(probed.probes) == 4
+    assert probed.reasoning == plain.reasoning and len(set(plain.reasoning)) > 5  # really sampled
+    assert probed.answer == plain.answer == "<answer>2</answer>"

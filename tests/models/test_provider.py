@@ -133,3 +133,13 @@ def test_inspect_cli_finds_our_tasks_and_provider(tmp_path):
     log = read_eval_log(info)
     assert log.status == "success"
     assert log.samples[0].output.usage.reasoning_tokens <= 8
+
+
+def test_probe_settings_are_read_from_extra_body_and_checked():
+    from ttclab.models.provider import probes
+
+    assert probes(GenerateConfig()) == (0, 0)
+    assert probes(GenerateConfig(extra_body={"ttclab": {"probe_every": 16, "probe_patience": 2}})) == (16, 2)
+    assert probes(GenerateConfig(extra_body={"other": 1})) == (0, 0)
+    with pytest.raises(UserError, match="probe_every and probe_patience are whole numbers"):
+        probes(GenerateConfig(extra_body={"ttclab": {"probe_every": "lots"}}))

@@ -48,7 +48,9 @@ def test_stops_after_patience_unchanged_answers(tmp_path):
     log, budgets = run(tmp_path, ["3", "2", "2", "2"], segment=16, patience=2)
     assert budgets == [16, 32, 48]
     info = log.samples[0].metadata["early_exit"]
-    assert info == {"stopped_at": 48, "reason": "stable", "checkpoints": 3, "answers": ["3", "2", "2"]}
+    assert info == {"stopped_at": 48, "reason": "stable", "checkpoints": 3, "answers": ["3", "2", "2"],
+                    "thinking_at_stop": 48, "one_pass": False}
+    assert log.samples[0].metadata["reasoning_tokens"] == 16 + 32 + 48  # every checkpoint decoded its thinking
     assert log.samples[0].scores["answer_scorer"].metadata["outcome"] == "correct"
 
 
@@ -58,10 +60,12 @@ def test_runs_to_the_budget_when_the_answer_keeps_changing(tmp_path):
     assert log.samples[0].metadata["early_exit"]["reason"] == "budget"
 
 
-def test_frame_counts_thinking_at_the_stopping_point(tmp_path):
+def test_frame_counts_every_decoded_thinking_token(tmp_path):
     run(tmp_path, ["2", "2", "9", "9"], segment=16, patience=2)
     frame = build_frame(tmp_path)
-    assert frame["reasoning_tokens"].tolist() == [32.0]  # not 16 + 32, the sum over checkpoints
+    # fresh attempts decode 16 then 32 thinking tokens: the cost is their sum, not the 32 at the stopping point
+    assert frame["reasoning_tokens"].tolist() == [48.0]
+    assert frame["output_tokens"].tolist() == [6.0]  # both calls' output
 
 
 def test_strategy_specs_and_errors():
@@ -82,9 +86,16 @@ def test_early_exit_on_the_embedded_model(tmp_path):
     assert log.status == "success"
     for sample in log.samples:
         info = sample.metadata["early_exit"]
+        assert info["one_pass"] is True
         assert info["stopped_at"] in (16, 32, 48)
         assert info["reason"] in ("stable", "budget")
-        assert sample.metadata["reasoning_tokens"] <= info["stopped_at"]
+        assert len(info["answers"]) == info["checkpoints"] >= 1
+        # one call whose thinking is decoded once: the cost is the thinking at the stopping point
+        assert sum(1 for event in sample.events if event.event == "model") == 1
+        usage = next(iter(sample.model_usage.values()))
+        assert sample.metadata["reasoning_tokens"] == info["thinking_at_stop"] == usage.reasoning_tokens
+        assert usage.reasoning_tokens <= info["stopped_at"]
+        assert usage.output_tokens > usage.reasoning_tokens  # probes and the answer are counted too
 
 
 def test_every_strategy_is_registered_and_takes_its_parameters():

@@ -7,6 +7,14 @@ a small decode loop over the KV cache: every step feeds each live row one token,
 next of a queue of forced tokens. Taking back tokens already fed (an end-of-thinking delimiter that
 must become "Wait") masks their cache positions and rewinds the row's positions, which is the same
 to the model as never having seen them.
+
+Probes (early exit in one pass): a request with `probe_every` = k stops its thinking every k tokens, forces
+the end of thinking and the answer cue, decodes a provisional answer, then takes the probe back (its cache
+positions masked, its positions rewound) and resumes thinking from the logits it had before the probe, with
+its own random stream untouched (probes sample from a generator of their own). So the thinking is exactly
+the single pass it would have been without probes, and each probe costs only its own tokens. When the last
+`probe_patience` provisional answers agree (their text, answer cue included, compared without case and
+spacing), the row ends with that answer.
 """
 
 from __future__ import annotations
@@ -23,8 +31,8 @@ import torch
 from ttclab.models.compat import CACHE_ARG
 from ttclab.training.ahn.model import has_ahn
 
-Phase = Literal["think", "answer", "done"]
-ThinkingEnd = Literal["delimiter", "budget", "eos", "none", "max_tokens"]
+Phase = Literal["think", "answer", "probe", "done"]
+ThinkingEnd = Literal["delimiter", "budget", "eos", "none", "max_tokens", "settled"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class Request:
     stop_seqs: tuple[str, ...] = ()
     answer_cue: str = ""
     answer_stop: str | None = None
+    probe_every: int = 0  # thinking tokens between provisional answers (0: none)
+    probe_patience: int = 0  # stop when this many provisional answers in a row agree (0: never)
 
 
 @dataclass
@@ -52,12 +62,13 @@ class Result:
     reasoning: str
     answer: str
     reasoning_tokens: int
-    output_tokens: int
+    output_tokens: int  # every token decoded or forced for this request, probes included
     input_tokens: int
     stop_reason: Literal["stop", "max_tokens"]
     thinking_end: ThinkingEnd
     waits: int
     seconds: float
+    probes: list[tuple[int, str]] = field(default_factory=list)  # (thinking tokens so far, provisional answer)
 
 
 @dataclass
@@ -75,6 +86,12 @@ class _Row:
     waits: int = 0
     reasoning_text: str | None = None
     answer_text: str | None = None
+    probe_ids: list[int] = field(default_factory=list)
+    probe_fed: int = 0  # cache positions the current probe has filled, to take back
+    probe_tokens: int = 0  # all probe tokens, outside the request's max_tokens
+    probe_generator: torch.Generator | None = None
+    resume_logits: torch.Tensor | None = None  # what the thinking would have sampled next
+    probes: list[tuple[int, str]] = field(default_factory=list)
 
 
 class Engine:
@@ -161,6 +178,8 @@ class Engine:
                 row = rows[row_index]
                 if row.phase == "done":
                     continue
+                if row.phase == "probe" and row.resume_logits is None:
+                    row.resume_logits = logits[slot].clone()  # after the last thinking token, before the probe
                 token, retract = self._advance(row, tokens[slot])
                 if retract:
                     mask[slot, mask.shape[1] - retract :] = 0
@@ -221,22 +240,29 @@ class Engine:
         chosen = logits.argmax(dim=-1).tolist()
         for slot, row_index in enumerate(live):
             row = rows[row_index]
-            request = row.request
-            if row.forced or not request.temperature or row.generator is None:
+            if row.forced:
                 continue
-            scores = logits[slot] / request.temperature
-            if request.top_k:
-                threshold = torch.topk(scores, min(request.top_k, scores.numel())).values[-1]
-                scores = scores.masked_fill(scores < threshold, float("-inf"))
-            probs = torch.softmax(scores, dim=-1)
-            if request.top_p is not None and request.top_p < 1.0:
-                sorted_probs, order = probs.sort(descending=True)
-                cumulative = sorted_probs.cumsum(-1)
-                drop = cumulative - sorted_probs > request.top_p
-                sorted_probs[drop] = 0.0
-                probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
-            chosen[slot] = int(torch.multinomial(probs, 1, generator=row.generator))
+            generator = row.probe_generator if row.phase == "probe" else row.generator
+            chosen[slot] = self._sample(row.request, logits[slot], generator, chosen[slot])
         return chosen
+
+    @staticmethod
+    def _sample(request: Request, logits: torch.Tensor, generator: torch.Generator | None, greedy: int) -> int:
+        """One token from a row's logits under its temperature, top-k and top-p (greedy without a generator)."""
+        if not request.temperature or generator is None:
+            return greedy
+        scores = logits / request.temperature
+        if request.top_k:
+            threshold = torch.topk(scores, min(request.top_k, scores.numel())).values[-1]
+            scores = scores.masked_fill(scores < threshold, float("-inf"))
+        probs = torch.softmax(scores, dim=-1)
+        if request.top_p is not None and request.top_p < 1.0:
+            sorted_probs, order = probs.sort(descending=True)
+            cumulative = sorted_probs.cumsum(-1)
+            drop = cumulative - sorted_probs > request.top_p
+            sorted_probs[drop] = 0.0
+            probs = torch.zeros_like(probs).scatter(0, order, sorted_probs)
+        return int(torch.multinomial(probs, 1, generator=generator))
 
     # -- the per-row state machine -----------------------------------------------------------------
 
@@ -247,6 +273,8 @@ class Engine:
             return self._feed_forced(row), 0
         if row.phase == "think":
             return self._think(row, sampled)
+        if row.phase == "probe":
+            return self._probe_step(row, sampled)
         if sampled in self.eos_ids:
             row.phase = "done"
             return None, 0
@@ -277,6 +305,10 @@ class Engine:
         return token
 
     def _append(self, row: _Row, token: int, phase: Phase) -> None:
+        if phase == "probe":  # the forced end of thinking and answer cue of a probe
+            row.probe_fed += 1
+            row.probe_tokens += 1
+            return
         row.output_tokens += 1
         if phase == "think":
             row.reasoning_ids.append(token)
@@ -312,10 +344,57 @@ class Engine:
             return sampled, 0
         if request.budget is not None and len(row.reasoning_ids) >= request.budget:
             return self._close(row, "budget", last=sampled)
+        since = len(row.reasoning_ids) - (row.probes[-1][0] if row.probes else 0)
+        if request.probe_every and since >= request.probe_every and not self._partial_delimiter(row.reasoning_ids):
+            # (never inside a half-written delimiter: taking the probe back must leave the thinking whole)
+            return self._start_probe(row, sampled)
         if row.output_tokens >= request.max_tokens:
             row.thinking_end, row.phase, row.stop_reason = "max_tokens", "done", "max_tokens"
             return None, 0
         return sampled, 0
+
+    def _start_probe(self, row: _Row, last: int) -> tuple[int | None, int]:
+        """Feed the thinking token just sampled, then the end of thinking and the answer cue, as a probe."""
+        request = row.request
+        row.phase, row.probe_ids, row.probe_fed, row.resume_logits = "probe", [], 0, None
+        if request.temperature:
+            row.probe_generator = torch.Generator()
+            row.probe_generator.manual_seed(((request.seed or 0) * 1_000_003 + len(row.reasoning_ids)) & 0x7FFFFFFF)
+        self._force(row, self.encode("\n" + self.think_close + "\n\n") + self.encode(request.answer_cue), "probe")
+        return last, 0
+
+    def _probe_step(self, row: _Row, sampled: int) -> tuple[int | None, int]:
+        """One token of a provisional answer; at its end, settle or take the probe back and think on."""
+        request = row.request
+        room = request.max_tokens - (request.budget or 0)
+        ended = sampled in self.eos_ids
+        if not ended:
+            row.probe_ids.append(sampled)
+            row.probe_tokens += 1
+            tail = self.decode(row.probe_ids[-12:])
+            ended = bool(request.answer_stop and request.answer_stop in tail) or len(row.probe_ids) >= max(room, 1)
+        if not ended:
+            row.probe_fed += 1
+            return sampled, 0
+        row.probes.append((len(row.reasoning_ids), (request.answer_cue + self.decode(row.probe_ids)).strip()))
+        if self._settled(row):
+            row.answer_text = row.probes[-1][1]
+            row.thinking_end, row.phase = "settled", "done"
+            return None, 0
+        # take the probe back and sample the thinking token the probe stood in front of
+        retract, row.phase = row.probe_fed, "think"
+        assert row.resume_logits is not None
+        greedy = int(row.resume_logits.argmax())
+        token, more = self._think(row, self._sample(request, row.resume_logits, row.generator, greedy))
+        return token, retract + more
+
+    def _settled(self, row: _Row) -> bool:
+        """The last `probe_patience` provisional answers agree and say something."""
+        patience = row.request.probe_patience
+        if patience < 1 or len(row.probes) < patience:
+            return False
+        recent = {" ".join(answer.casefold().split()) for _, answer in row.probes[-patience:]}
+        return len(recent) == 1 and recent != {""}
 
     def _room(self, row: _Row, extra: int) -> bool:
         return self._room_from(len(row.reasoning_ids), row.request, extra)
@@ -382,10 +461,11 @@ class Engine:
             reasoning=reasoning.strip(),
             answer=answer.strip(),
             reasoning_tokens=len(row.reasoning_ids),
-            output_tokens=row.output_tokens,
+            output_tokens=row.output_tokens + row.probe_tokens,
             input_tokens=len(row.request.prompt_ids),
             stop_reason=row.stop_reason,
             thinking_end=row.thinking_end,
             waits=row.waits,
             seconds=seconds,
+            probes=list(row.probes),
         )

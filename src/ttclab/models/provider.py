@@ -20,6 +20,11 @@ model continues the partial thinking block. `reasoning_tokens` (> 0) is then the
 most that many new tokens are generated and nothing is forced at the end (no `</think>`, no answer cue),
 so `stop_reason` is "max_tokens" when the room ran out and "stop" when the model closed its thinking and
 finished its answer inside the chunk.
+
+Probes (early exit in one pass): `extra_body={"ttclab": {"probe_every": k, "probe_patience": p}}` asks for a
+provisional answer every k thinking tokens, each taken back out of the KV cache afterwards, and stops once p
+of them in a row agree (see `models/engine.py`). The output's metadata lists the probes as
+`[thinking tokens, answer]` pairs; its usage counts every token decoded, probes included.
 """
 
 from __future__ import annotations
@@ -241,6 +246,7 @@ class TTCLabAPI(ModelAPI):
         if cue == "auto":
             cue = ANSWER_TAG if any(ANSWER_TAG in message.text for message in messages) else PLAIN_ANSWER_CUE
         max_tokens = config.max_tokens or DEFAULT_MAX_TOKENS
+        probe_every, probe_patience = probes(config)
         return Request(
             prompt_ids=engine.encode(text),
             think=think,
@@ -248,6 +254,8 @@ class TTCLabAPI(ModelAPI):
             max_tokens=max_tokens,
             answer_cue=cue,
             answer_stop=ANSWER_TAG_CLOSE if cue == ANSWER_TAG else None,
+            probe_every=probe_every if think else 0,
+            probe_patience=probe_patience,
             **self.sampling(config),
         )
 
@@ -309,6 +317,7 @@ class TTCLabAPI(ModelAPI):
                 "thinking_end": result.thinking_end,
                 "waits": result.waits,
                 "reasoning_budget": request.budget if request.think else 0,
+                **({"probes": [list(probe) for probe in result.probes]} if request.probe_every else {}),
             },
         )
 
@@ -317,3 +326,14 @@ def continues_thinking(config: GenerateConfig) -> bool:
     """Whether a request asks for a chunk of continued thinking (see the module docstring)."""
     extra = (config.extra_body or {}).get("ttclab")
     return isinstance(extra, dict) and bool(extra.get("continue_thinking"))
+
+
+def probes(config: GenerateConfig) -> tuple[int, int]:
+    """(probe_every, probe_patience) asked for in `extra_body["ttclab"]`; (0, 0) when none."""
+    extra = (config.extra_body or {}).get("ttclab")
+    if not isinstance(extra, dict):
+        return 0, 0
+    values = (extra.get("probe_every", 0), extra.get("probe_patience", 0))
+    if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in values):
+        raise UserError(f"invalid probes {values}: probe_every and probe_patience are whole numbers >= 0")
+    return values[0], values[1]
