@@ -145,9 +145,13 @@ def test_bad_data_and_horizon_input_exits_2(args, message, tmp_path, monkeypatch
          "invalid TRM setting epochs='abc': use a whole number"),
         (["sweep", "--tasks", "misleading_math", "--budgets", "0", "--models", "mockllm/model", "--log-dir",
           "/dev/null/x"], "cannot create the log dir /dev/null/x"),
+        (["sweep", "--tasks", "misleading_math", "--budgets", "0", "-M", "batch_size=abc", "--log-dir",
+          "{tmp}/logs"], "invalid model arg batch_size='abc': use a whole number"),
+        (["report", __file__], "is a file, not a log directory"),
     ],
 )
 def test_bad_values_are_one_line_not_a_traceback(args, message, tmp_path):
+    args = [arg.format(tmp=tmp_path) for arg in args]
     result = runner.invoke(app, [*args] + (["--out", str(tmp_path / "out")] if args[0] == "train" else []))
     assert result.exit_code == 2, result.output
     assert message in result.output and "Traceback" not in result.output

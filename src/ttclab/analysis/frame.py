@@ -191,6 +191,9 @@ def _read_headers(log_dir: str | Path) -> list[_LogHeader]:
 def _scan(log_dir: str | Path) -> tuple[list[_LogHeader], list[tuple[str, str]]]:
     """The ttclab logs in a directory, and the others with the reason each is left out."""
     directory = Path(log_dir)
+    if directory.exists() and not directory.is_dir():
+        raise UserError(f"{str(log_dir)!r} is a file, not a log directory: pass the folder a sweep wrote "
+                        "(its --log-dir), e.g. `ttclab report runs/demo`.")
     if not directory.is_dir():
         raise UserError(
             f"Log directory {str(log_dir)!r} does not exist: run `ttclab sweep --log-dir {log_dir}` first."

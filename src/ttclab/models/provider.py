@@ -147,6 +147,16 @@ class Batcher:
 _ENGINES: dict[tuple[Any, ...], tuple[Engine, Batcher]] = {}
 
 
+def _number(settings: dict[str, Any], name: str, default: float, kind: type = int) -> Any:
+    """A numeric model arg, or one error naming it (`-M batch_size=abc` used to print int()'s message)."""
+    value = settings.get(name, default)
+    try:
+        return kind(value)
+    except (TypeError, ValueError):
+        what = "a whole number" if kind is int else "a number"
+        raise UserError(f"invalid model arg {name}={value!r}: use {what} (e.g. -M {name}={default})") from None
+
+
 def load_engine(name: str, **settings: Any) -> tuple[Engine, Batcher]:
     """One loaded copy of each model per process, shared by every task and provider instance."""
     device = settings.get("device", "cpu")
@@ -166,7 +176,7 @@ def load_engine(name: str, **settings: Any) -> tuple[Engine, Batcher]:
 
             load_adapter(model, ahn)
         engine = Engine(model, tokenizer, think_open=key[3], think_close=key[4])
-        batcher = Batcher(engine, int(settings.get("batch_size", 32)), float(settings.get("batch_window", 0.05)))
+        batcher = Batcher(engine, _number(settings, "batch_size", 32), _number(settings, "batch_window", 0.05, float))
         _ENGINES[key] = (engine, batcher)
     return _ENGINES[key]
 
@@ -191,8 +201,8 @@ class TTCLabAPI(ModelAPI):
                 f"unknown model args for ttclab/{model_name}: {', '.join(sorted(unknown))}; "
                 f"use {', '.join(sorted(known))}"
             )
-        self.batch_size = int(model_args.get("batch_size", 32))
-        self.min_reasoning = int(model_args.get("min_reasoning", 0))
+        self.batch_size = _number(model_args, "batch_size", 32)
+        self.min_reasoning = _number(model_args, "min_reasoning", 0)
         if self.batch_size < 1 or self.min_reasoning < 0:
             raise UserError("batch_size must be >= 1 and min_reasoning >= 0")
         self.answer_cue = str(model_args.get("answer_cue", "auto"))
