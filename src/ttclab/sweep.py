@@ -241,8 +241,12 @@ def grid(config: SweepConfig, model: str) -> list[Cell]:
 
 def split_task_args(config: SweepConfig, names: list[str]) -> dict[str, dict[str, Any]]:
     """Arguments per task: plain keys go to every task, `task.key` to that task alone."""
+    return _per_task(config.task_args, names, "--task-arg")
+
+
+def _per_task(settings: dict[str, Any], names: list[str], option: str) -> dict[str, dict[str, Any]]:
     per_task: dict[str, dict[str, Any]] = {name: {} for name in names}
-    for key, value in config.task_args.items():
+    for key, value in settings.items():
         task, dot, arg = key.partition(".")
         if not dot:
             for args in per_task.values():
@@ -250,26 +254,18 @@ def split_task_args(config: SweepConfig, names: list[str]) -> dict[str, dict[str
         elif task in per_task:
             per_task[task][arg] = value
         elif task not in _all_task_names():
-            raise UserError(f"--task-arg {key!r} names no task: use task.key with one of {', '.join(names)}")
+            raise UserError(f"{option} {key!r} names no task: use task.key with one of {', '.join(names)}")
     return per_task
 
 
 def task_variants(config: SweepConfig, names: list[str]) -> dict[str, list[dict[str, Any]]]:
     """Per task, the argument sets to build it with: its `task_args`, once per combination of its grid values."""
     per_task = split_task_args(config, names)
-    grids: dict[str, dict[str, tuple[Any, ...]]] = {name: {} for name in names}
-    for key, values in config.task_grid.items():
-        values = tuple(values) if isinstance(values, list | tuple) else (values,)
-        if not values:
+    values = {key: tuple(v) if isinstance(v, list | tuple) else (v,) for key, v in config.task_grid.items()}
+    for key, given in values.items():
+        if not given:
             raise UserError(f"--task-grid {key!r} has no values: give one or more, e.g. {key}=0,8,16")
-        task, dot, arg = key.partition(".")
-        if not dot:
-            for grid in grids.values():
-                grid[key] = values
-        elif task in grids:
-            grids[task][arg] = values
-        elif task not in _all_task_names():
-            raise UserError(f"--task-grid {key!r} names no task: use task.key with one of {', '.join(names)}")
+    grids = _per_task(values, names, "--task-grid")
     variants = {}
     for name in names:
         keys = list(grids[name])
