@@ -1,13 +1,10 @@
 """`ttclab train ahn`: the recall demonstration end to end on a tiny task, alone and on two processes."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 from typer.testing import CliRunner
 
+from distributed import torchrun_ttclab
 from ttclab.cli import app
 
 TINY = ["-O", "n_pairs=12", "-O", "n_queries=4", "-O", "n_keys=16", "-O", "n_values=16", "-O", "window=8",
@@ -44,12 +41,8 @@ def test_bad_settings_exit_with_one_message(tmp_path):
 
 def test_two_processes_distil_one_memory(tmp_path):
     """The `accelerate launch` / torchrun path on two CPU processes (gloo): shares of each batch, one adapter."""
-    torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--nproc_per_node", "2", "--no-python", str(torchrun.with_name("ttclab")), "train",
-               "ahn", "--preset", "recall", "--out", str(tmp_path / "run"), *TINY]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TTCLAB_HOME": str(tmp_path / "home")}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = torchrun_ttclab(["train", "ahn", "--preset", "recall", "--out", str(tmp_path / "run"), *TINY],
+                           env={"TTCLAB_HOME": str(tmp_path / "home")})
     assert done.stdout.count("window only") == 1
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["processes"] == 2 and results["steps"] == 4

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
+from distributed import torchrun_ttclab
 from ttclab.cli import app
 from ttclab.errors import UserError
 from ttclab.training.trm.data import sudoku_sets
@@ -101,14 +98,9 @@ def test_the_cli_trains_and_rejects_unknown_settings(tmp_path):
 
 def test_two_processes_train_one_model_with_ddp(tmp_path):
     """The `accelerate launch` / torchrun path, on two CPU processes (gloo): shares of each batch, one model."""
-    torchrun = Path(sys.executable).with_name("torchrun")
-    command = [str(torchrun), "--nproc_per_node", "2", "--no-python", str(torchrun.with_name("ttclab")), "train",
-               "trm", "--task", "sudoku4", "--out", str(tmp_path), "-O", "epochs=2", "-O", "dim=32", "-O",
-               "train_puzzles=64", "-O", "test_puzzles=16", "-O", "n_sup=3", "-O", "batch_size=32",
-               "-O", "progress=false"]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = torchrun_ttclab(["train", "trm", "--task", "sudoku4", "--out", str(tmp_path), "-O", "epochs=2", "-O",
+                            "dim=32", "-O", "train_puzzles=64", "-O", "test_puzzles=16", "-O", "n_sup=3", "-O",
+                            "batch_size=32", "-O", "progress=false"])
     assert done.stdout.count("held-out") == 1 and "on 2 processes" in done.stdout
     assert [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2]
 
