@@ -11,7 +11,7 @@ from ttclab.errors import UserError
 from ttclab.tasks.counting import misleading_math
 from ttclab.thinking.budget import Budget
 from ttclab.thinking.early_exit import checkpoints, early_exit
-from ttclab.thinking.strategies import parse_strategy, strategy_solver
+from ttclab.thinking.registry import parse_strategy, strategy_solver
 
 
 def scripted(answers: list[str]):

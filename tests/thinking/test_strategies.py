@@ -10,7 +10,8 @@ from inspect_ai.model import ModelOutput, ModelUsage
 from ttclab.errors import UserError
 from ttclab.tasks.counting import misleading_math
 from ttclab.thinking.budget import Budget
-from ttclab.thinking.strategies import sample_seed, strategy_solver
+from ttclab.thinking.plain import sample_seed
+from ttclab.thinking.registry import strategy_solver
 
 
 def outputs(count: int) -> list[ModelOutput]:

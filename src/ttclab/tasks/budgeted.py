@@ -18,7 +18,7 @@ from inspect_ai.solver import Solver
 from ttclab.errors import UserError
 from ttclab.tasks.answers import answer_scorer
 from ttclab.thinking.budget import Budget
-from ttclab.thinking.strategies import strategy_solver
+from ttclab.thinking.registry import strategy_solver
 
 
 def check_count(name: str, value: int) -> None:

@@ -47,6 +47,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ttclab.errors import UserError
 from ttclab.thinking.budget import ANTHROPIC_MIN_BUDGET, Budget, plan
+from ttclab.thinking.plain import sample_seed
 
 CONTINUE_THINKING = {"ttclab": {"continue_thinking": True}}
 CONTINUE_PROMPT = "Continue your reasoning from here: "
@@ -202,8 +203,6 @@ def delethink(
     allowance = budget.tokens
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        from ttclab.thinking.strategies import sample_seed  # strategies registers this module: import late
-
         model = get_model()
         local = str(model).startswith("ttclab/")
         tokens = Tokens(tokenizer_of(model) if local else None)

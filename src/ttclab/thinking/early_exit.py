@@ -24,6 +24,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from ttclab.errors import UserError
 from ttclab.tasks.answers import extract_answer, normalize
 from ttclab.thinking.budget import Budget, plan
+from ttclab.thinking.plain import sample_seed
 
 MIN_SEGMENT = 16
 ONE_PASS_PROVIDER = "ttclab/"
@@ -56,8 +57,6 @@ def early_exit(budget: Budget, seed: int = 0, segment: int = 0, patience: int = 
         raise UserError(f"invalid segment {segment}: use a whole number of tokens >= 1")
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
-        from ttclab.thinking.strategies import sample_seed
-
         model = get_model()
         budget_plan = plan(str(model), budget)
         state.messages.insert(0, ChatMessageSystem(content=budget_plan.system_prompt))
