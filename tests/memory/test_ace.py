@@ -16,6 +16,7 @@ from inspect_ai.solver import generate
 
 import ttclab.files as files
 import ttclab.memory.base as base
+import ttclab.memory.registry as registry_module
 from ttclab.errors import UserError
 from ttclab.memory.ace import (
     Bullet,
@@ -26,8 +27,8 @@ from ttclab.memory.ace import (
     deduplicate,
     extract_json,
 )
-from ttclab.memory.base import make_memory
 from ttclab.memory.index import VectorIndex
+from ttclab.memory.registry import make_memory
 from ttclab.memory.solver import with_memory
 from ttclab.tasks.answers import answer_scorer
 
@@ -234,7 +235,7 @@ def test_top_k_shows_the_bullets_closest_to_the_problem() -> None:
 @pytest.fixture
 def registry(monkeypatch: pytest.MonkeyPatch) -> None:
     """make_memory with ACE alone, whatever other memories exist."""
-    monkeypatch.setattr(base, "_registry", lambda: {"ace": Playbook})
+    monkeypatch.setattr(registry_module, "MEMORIES", {"ace": Playbook})
 
 
 def test_save_and_load_round_trip(tmp_path: Path, registry: None) -> None:

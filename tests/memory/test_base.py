@@ -7,8 +7,9 @@ import json
 import pytest
 
 from ttclab.errors import UserError
-from ttclab.memory.base import atomic_write, parse_memory, read_json
+from ttclab.memory.base import atomic_write, read_json
 from ttclab.memory.index import VectorIndex
+from ttclab.specs import parse_spec
 
 
 def test_an_interrupted_write_leaves_the_previous_file_and_no_temporary(tmp_path, monkeypatch):
@@ -37,10 +38,10 @@ def test_reading_a_missing_or_damaged_memory_names_the_file(tmp_path):
 
 
 def test_memory_specs_parse_like_strategy_specs():
-    assert parse_memory("ace:dedup=0.85,reflect_rounds=2,curator_model=openai/gpt-5") == (
+    assert parse_spec("ace:dedup=0.85,reflect_rounds=2,curator_model=openai/gpt-5", "memory") == (
         "ace", {"dedup": 0.85, "reflect_rounds": 2, "curator_model": "openai/gpt-5"})
     with pytest.raises(UserError, match="name:key=value"):
-        parse_memory("ace:dedup")
+        parse_spec("ace:dedup", "memory")
 
 
 def test_the_index_finds_the_nearest_entries_and_near_duplicates():

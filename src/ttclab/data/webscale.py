@@ -37,8 +37,8 @@ from typing import Any, NamedTuple
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write, json_lines
+from ttclab.specs import check_count
 from ttclab.tasks.answers import answers_match, extract_answer, normalize, parse_number, visible_text
-from ttclab.tasks.budgeted import check_count
 from ttclab.training.presets import preset_values
 
 __all__ = ["DOMAINS", "FEW_SHOT", "INTRO", "PRESETS", "STAGES", "Decontaminator", "Document", "MalformedReply",

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -89,40 +88,3 @@ class Memory(ABC):
         total.input_tokens += output.usage.input_tokens
         total.output_tokens += output.usage.output_tokens
         total.total_tokens += output.usage.total_tokens
-
-
-def _registry() -> dict[str, Callable[..., Memory]]:
-    from ttclab.memory.ace import Playbook
-    from ttclab.memory.arcmemo import ConceptMemory
-
-    return {"ace": Playbook, "arcmemo": ConceptMemory}
-
-
-def parse_memory(spec: str) -> tuple[str, dict[str, Any]]:
-    """'ace:dedup=0.9,reflect_rounds=2' -> ('ace', {'dedup': 0.9, 'reflect_rounds': 2})."""
-    name, _, args = spec.partition(":")
-    params: dict[str, Any] = {}
-    for item in filter(None, (a.strip() for a in args.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"invalid memory parameter {item!r} in {spec!r}: use name:key=value,...")
-        try:
-            params[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key.strip()] = value
-    return name.strip(), params
-
-
-def make_memory(spec: str, path: Path | None = None) -> Memory:
-    """A memory from a spec (`ace`, `arcmemo:format=program`, ...), restored from `path` if that file exists."""
-    name, params = parse_memory(spec)
-    memories = _registry()
-    if name not in memories:
-        raise UserError(f"unknown memory {name!r}: use one of {', '.join(sorted(memories))}")
-    factory = memories[name]
-    try:
-        if path is not None and Path(path).exists():
-            return factory.load(Path(path), **params)  # type: ignore[attr-defined]
-        return factory(**params)
-    except TypeError as error:
-        raise UserError(f"memory {name!r} does not take these parameters ({error})") from None

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
-from ttclab.memory.base import Memory, atomic_write, make_memory, read_json
+from ttclab.memory.base import Memory, atomic_write, read_json
+from ttclab.memory.registry import make_memory
+from ttclab.specs import check_count
 from ttclab.tasks.answers import score_outcome
-from ttclab.tasks.budgeted import check_count
 
 PHASES = ("learn", "test_memory", "test_plain")
 

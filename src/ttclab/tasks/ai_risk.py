@@ -31,8 +31,9 @@ from inspect_ai.solver import TaskState
 
 from ttclab.errors import UserError
 from ttclab.files import hub_dataset_file, json_lines, shared_data_dir
+from ttclab.specs import check_count
 from ttclab.tasks.answers import answers_match, extract_answer, normalize, outcome_of, outcome_shares
-from ttclab.tasks.budgeted import budgeted_task, check_count
+from ttclab.tasks.budgeted import budgeted_task
 
 logger = logging.getLogger(__name__)
 

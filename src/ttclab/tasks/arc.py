@@ -38,8 +38,9 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from ttclab.data.puzzles.arc import MAX_GRID, NUM_COLOURS, SPLITS, VERSIONS, load_tasks
 from ttclab.data.puzzles.arc import Task as ArcTask
 from ttclab.errors import UserError
+from ttclab.specs import check_count
 from ttclab.tasks.answers import TRUNCATION_STOP_REASONS, outcome_shares, visible_text
-from ttclab.tasks.budgeted import budgeted_task, check_count
+from ttclab.tasks.budgeted import budgeted_task
 
 MODES = ("program", "grid")
 Grid = list[list[int]]

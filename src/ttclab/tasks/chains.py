@@ -26,7 +26,8 @@ from ttclab.data.chains import (
     generate_chains,
 )
 from ttclab.errors import UserError
-from ttclab.tasks.budgeted import budgeted_task, check_count, parse_int_ranges
+from ttclab.specs import check_count, parse_int_ranges
+from ttclab.tasks.budgeted import budgeted_task
 
 DEFAULT_HORIZONS = "1-5"
 

@@ -23,7 +23,8 @@ from inspect_ai import Task, task
 from inspect_ai.dataset import Sample
 
 from ttclab.errors import UserError
-from ttclab.tasks.budgeted import budgeted_task, check_count, parse_int_ranges
+from ttclab.specs import check_count, parse_int_ranges
+from ttclab.tasks.budgeted import budgeted_task
 from ttclab.tasks.jsonl import load_jsonl
 
 ANSWER = "2"

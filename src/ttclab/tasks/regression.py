@@ -66,8 +66,9 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric
 from inspect_ai.solver import TaskState
 
 from ttclab.errors import UserError
+from ttclab.specs import check_count
 from ttclab.tasks.answers import clean, extract_answer, outcome_of, parse_number
-from ttclab.tasks.budgeted import budgeted_task, check_count
+from ttclab.tasks.budgeted import budgeted_task
 from ttclab.thinking.budget import PAPER_SHOTS
 
 HOURS: tuple[str, ...] = (

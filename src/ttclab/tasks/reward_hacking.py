@@ -58,8 +58,8 @@ from inspect_ai.solver import TaskState, generate
 from ttclab.errors import UserError
 from ttclab.files import json_lines
 from ttclab.sandbox import Limits
+from ttclab.specs import check_count
 from ttclab.tasks.answers import visible_text
-from ttclab.tasks.budgeted import check_count
 from ttclab.tasks.instruction import add_instruction
 
 TRAIT = "hack_rate"  # higher is worse

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from inspect_ai.solver import Solver
 
 from ttclab.errors import UserError
+from ttclab.specs import parse_spec
 from ttclab.thinking.budget import Budget
 from ttclab.thinking.delethink import delethink
 from ttclab.thinking.early_exit import early_exit
@@ -17,18 +18,12 @@ STRATEGIES: dict[str, Callable[..., Solver]] = {"plain": plain, "early_exit": ea
 
 
 def parse_strategy(spec: str) -> tuple[str, dict[str, int]]:
-    """'early_exit:segment=64,patience=3' -> ('early_exit', {'segment': 64, 'patience': 3})."""
-    name, _, args = spec.partition(":")
-    params: dict[str, int] = {}
-    for item in filter(None, (a.strip() for a in args.split(","))):
-        key, sep, value = item.partition("=")
-        try:
-            params[key.strip()] = int(value)
-        except ValueError:
-            raise UserError(f"invalid strategy parameter {item!r} in {spec!r}: use name:key=number,...") from None
-        if not sep or not key.strip():
-            raise UserError(f"invalid strategy parameter {item!r} in {spec!r}: use name:key=number,...")
-    return name.strip(), params
+    """'early_exit:segment=64,patience=3' -> ('early_exit', {'segment': 64, 'patience': 3}); numbers only."""
+    name, params = parse_spec(spec, "strategy")
+    for key, value in params.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise UserError(f"invalid strategy parameter {key}={value!r} in {spec!r}: use name:key=number,...")
+    return name, params
 
 
 def strategy_solver(spec: str, budget: Budget, seed: int = 0) -> Solver:

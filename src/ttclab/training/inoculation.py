@@ -30,7 +30,7 @@ from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write, write_json
-from ttclab.tasks.budgeted import check_count
+from ttclab.specs import check_count
 from ttclab.tasks.instruction import add_instruction
 from ttclab.training.presets import check_run_folder, preset_values
 from ttclab.training.sft import SFTSettings, chat_example, train_sft

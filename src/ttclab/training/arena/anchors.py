@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ttclab.errors import UserError
 from ttclab.files import json_lines
-from ttclab.tasks.budgeted import check_count
+from ttclab.specs import check_count
 
 __all__ = ["ARENAS", "ARENA_FIELDS", "ARENA_OBJECTIVE", "TEXT_KIND", "TARGET_WORDS", "Anchor", "agent_prompt",
            "check_arena", "load_anchors", "synthetic_anchors"]

@@ -25,7 +25,7 @@ from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.files import json_lines
-from ttclab.tasks.budgeted import check_count
+from ttclab.specs import check_count
 from ttclab.training.arena.anchors import ARENA_OBJECTIVE, TARGET_WORDS, TEXT_KIND, Anchor
 
 __all__ = ["Persona", "ModelAudience", "ProgrammaticAudience", "Tally", "Vote", "default_personas",
