@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from transformers import DynamicCache
 
-from ttclab.training.ahn.cache import new_cache
-from ttclab.training.ahn.model import AHNConfig, add_ahn, full_attention
+from ttclab.models.ahn.cache import new_cache
+from ttclab.models.ahn.model import AHNConfig, add_ahn, full_attention
 
 LENGTHS = (2048, 4096, 8192)
 

@@ -8,9 +8,9 @@ import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from ttclab.models.ahn.cache import AHNCache
+from ttclab.models.ahn.model import AHNConfig, add_ahn, ahn_parameters
 from ttclab.models.engine import Engine, Request
-from ttclab.training.ahn.cache import AHNCache
-from ttclab.training.ahn.model import AHNConfig, add_ahn, ahn_parameters
 
 EOS = 256
 
@@ -82,8 +82,8 @@ def test_provider_serves_the_embedded_model_with_an_ahn_adapter(tmp_path):
     """`-M ahn=folder`: the adapter loads onto the named base, and a short prompt decodes past the window."""
     from inspect_ai.model import GenerateConfig, get_model
 
+    from ttclab.models.ahn.adapter import save_adapter
     from ttclab.models.catalog import load_causal_lm
-    from ttclab.training.ahn.adapter import save_adapter
 
     base, _ = load_causal_lm("local")
     add_ahn(base, AHNConfig(window=16, sinks=4))

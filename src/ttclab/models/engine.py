@@ -28,8 +28,8 @@ from typing import Any, Literal
 
 import torch
 
+from ttclab.models.ahn.model import has_ahn
 from ttclab.models.compat import CACHE_ARG
-from ttclab.training.ahn.model import has_ahn
 
 Phase = Literal["think", "answer", "probe", "done"]
 ThinkingEnd = Literal["delimiter", "budget", "eos", "none", "max_tokens", "settled"]
@@ -216,7 +216,7 @@ class Engine:
 
     def _new_cache(self) -> Any:
         if has_ahn(self.model):
-            from ttclab.training.ahn.cache import new_cache
+            from ttclab.models.ahn.cache import new_cache
 
             return new_cache(self.model)
         from transformers import DynamicCache

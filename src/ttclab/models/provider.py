@@ -172,7 +172,7 @@ def load_engine(name: str, **settings: Any) -> tuple[Engine, Batcher]:
             raise UserError(f"unknown dtype {dtype_name!r}: use float32, bfloat16 or float16")
         model, tokenizer = catalog.load_causal_lm(name, dtype=dtype, device=device)
         if ahn:  # sliding window + AHN memory (docs/ahn.md)
-            from ttclab.training.ahn.adapter import load_adapter
+            from ttclab.models.ahn.adapter import load_adapter
 
             load_adapter(model, ahn)
         engine = Engine(model, tokenizer, think_open=key[3], think_close=key[4])

@@ -8,9 +8,9 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.adapter import load_adapter, save_adapter
+from ttclab.models.ahn.adapter import load_adapter, save_adapter
+from ttclab.models.ahn.model import AHNConfig, add_ahn, ahn_parameters
 from ttclab.training.ahn.distill import Distiller, DistillSettings, kl_beyond_window
-from ttclab.training.ahn.model import AHNConfig, add_ahn, ahn_parameters
 from ttclab.training.ahn.recipe import TextStream, perplexities, preset
 
 GSM8K = Path(__file__).parents[4] / "shared" / "data" / "gsm8k"

@@ -17,9 +17,9 @@ from typing import Any
 from accelerate import PartialState
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.adapter import save_adapter
+from ttclab.models.ahn.adapter import save_adapter
+from ttclab.models.ahn.model import AHNConfig, add_ahn, three_ways
 from ttclab.training.ahn.distill import Distiller, DistillSettings
-from ttclab.training.ahn.model import AHNConfig, add_ahn, three_ways
 from ttclab.training.ahn.recall import RecallTask, cached_tiny, recall_accuracy, tiny_config
 
 __all__ = ["recall_demo"]

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.model import ahn_parameters, full_attention, set_window
+from ttclab.models.ahn.model import ahn_parameters, full_attention, set_window
 
 __all__ = ["DistillSettings", "Distiller", "kl_beyond_window", "on_cpu"]
 

@@ -55,7 +55,7 @@ from torch import Tensor, nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.model import window_mask
+from ttclab.models.ahn.model import window_mask
 
 IGNORE = -100
 PAD, BOS, SEP = 0, 1, 2

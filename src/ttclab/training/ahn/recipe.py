@@ -21,9 +21,9 @@ import torch
 from torch import Tensor
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.adapter import save_adapter
+from ttclab.models.ahn.adapter import save_adapter
+from ttclab.models.ahn.model import AHNConfig, add_ahn, three_ways
 from ttclab.training.ahn.distill import Distiller, DistillSettings, on_cpu
-from ttclab.training.ahn.model import AHNConfig, add_ahn, three_ways
 from ttclab.training.presets import preset_values
 
 __all__ = ["PRESETS", "Recipe", "TextStream", "perplexities", "preset", "run"]

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.recurrence import (
+from ttclab.models.ahn.recurrence import (
     RECURRENCES,
     DeltaNet,
     GatedDeltaNet,

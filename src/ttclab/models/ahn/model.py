@@ -23,7 +23,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.recurrence import RECURRENCES, make_recurrence
+from ttclab.models.ahn.cache import AHNCache, install_cache_hook
+from ttclab.models.ahn.recurrence import RECURRENCES, make_recurrence
+from ttclab.models.ahn.window import repeat_heads, window_mask
+from ttclab.models.compat import CACHE_ARG, pop_cache
 
 __all__ = ["AHNConfig", "AHNBlock", "add_ahn", "ahn_parameters", "full_attention", "has_ahn", "set_window",
            "three_ways", "window_mask", "window_only"]
@@ -103,7 +106,6 @@ def add_ahn(model: nn.Module, config: AHNConfig | None = None) -> nn.Module:
     The new blocks are created in float32 on the model's device whatever the model's dtype (they are small, and the
     recurrence wants the precision). Adding twice is refused.
     """
-    from ttclab.training.ahn.cache import install_cache_hook
 
     config = config or AHNConfig()
     if has_ahn(model):
@@ -168,23 +170,6 @@ def three_ways(model: nn.Module, measure) -> dict[str, Any]:
     return {"window_only": alone, "ahn": with_memory, "full": full}
 
 
-def window_mask(length: int, window: int, sinks: int = 0, device: Any = None, offset: int = 0) -> torch.Tensor:
-    """[length, offset + length] bool: the query at offset + i sees key j iff j <= offset + i, and j is a sink or
-    one of the last `window` tokens."""
-    if window < 1 or sinks < 0:
-        raise UserError(f"window_mask: window ({window}) must be at least 1 and sinks ({sinks}) at least 0")
-    return visible(torch.arange(offset, offset + length, device=device), torch.arange(offset + length, device=device),
-                   window, sinks)
-
-
-def visible(queries: torch.Tensor, keys: torch.Tensor, window: int, sinks: int) -> torch.Tensor:
-    """[len(queries), len(keys)] bool from token positions: causal, and the key a sink or in the query's window.
-
-    The one statement of the rule, for whole sequences and for a cache's held tokens alike."""
-    query, key = queries[:, None], keys[None, :]
-    return (key <= query) & ((key < sinks) | (query - key < window))
-
-
 def _project(attention: nn.Module, hidden: torch.Tensor, position_embeddings) -> tuple[torch.Tensor, ...]:
     """q [B, Hq, T, d] and k, v [B, Hkv, T, d] after rotary, as the layer itself computes them."""
     from transformers.models.llama.modeling_llama import apply_rotary_pos_emb
@@ -198,11 +183,6 @@ def _project(attention: nn.Module, hidden: torch.Tensor, position_embeddings) ->
     return q, k, v
 
 
-def _repeat(x: torch.Tensor, heads: int) -> torch.Tensor:
-    """Grouped-query keys/values repeated to one per query head."""
-    return x if x.shape[1] == heads else x.repeat_interleave(heads // x.shape[1], dim=1)
-
-
 def _allowed(attention_mask: torch.Tensor | None, length: int) -> torch.Tensor | None:
     """The keys the model's own 4D mask allows (padding), as bool [B, 1, T, T], or None when it allows all."""
     if attention_mask is None or attention_mask.dim() != 4:
@@ -214,8 +194,6 @@ def _allowed(attention_mask: torch.Tensor | None, length: int) -> torch.Tensor |
 def _forward(self, hidden_states, position_embeddings=None, attention_mask=None, *args, **kwargs):
     """Replaces LlamaAttention.forward on an AHN layer; same signature and return value (the cache comes as
     `cache` or, before transformers 5.24, `past_key_values`)."""
-    from ttclab.models.compat import CACHE_ARG, pop_cache
-    from ttclab.training.ahn.cache import AHNCache
 
     cache = args[0] if args else pop_cache(kwargs)
     span = self.ahn_span
@@ -237,7 +215,7 @@ def _sequence(attention, hidden, q, k, v, window, sinks, attention_mask=None, st
     Returns the attention output [B, T, Hq * d] and the state after the last evicted token (`state` when none).
     """
     batch, heads, length, _ = q.shape
-    keys, values = _repeat(k, heads), _repeat(v, heads)
+    keys, values = repeat_heads(k, heads), repeat_heads(v, heads)
     mask = window_mask(length, window, sinks, device=q.device)
     allowed = _allowed(attention_mask, length)
     mask = mask if allowed is None else mask & allowed

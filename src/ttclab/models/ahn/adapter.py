@@ -17,7 +17,7 @@ from typing import Any
 from torch import nn
 
 from ttclab.errors import UserError
-from ttclab.training.ahn.model import AHNConfig, add_ahn, ahn_parameters, has_ahn
+from ttclab.models.ahn.model import AHNConfig, add_ahn, ahn_parameters, has_ahn
 
 __all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "is_adapter", "load_adapter", "load_ahn_model", "save_adapter"]
 

@@ -5,9 +5,9 @@ import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from ttclab.errors import UserError
+from ttclab.models.ahn.cache import AHNCache, new_cache
+from ttclab.models.ahn.model import AHNConfig, add_ahn, ahn_parameters, full_attention, set_window, window_mask
 from ttclab.models.compat import CACHE_ARG
-from ttclab.training.ahn.cache import AHNCache, new_cache
-from ttclab.training.ahn.model import AHNConfig, add_ahn, ahn_parameters, full_attention, set_window, window_mask
 
 WINDOW, SINKS = 8, 2
 

@@ -17,8 +17,8 @@ from torch import nn
 from transformers.cache_utils import Cache, CacheLayerMixin, DynamicCache
 
 from ttclab.errors import UserError
+from ttclab.models.ahn.window import repeat_heads, visible
 from ttclab.models.compat import cache_name
-from ttclab.training.ahn.model import _repeat, visible
 
 __all__ = ["AHNCache", "AHNLayer", "install_cache_hook", "new_cache"]
 
@@ -104,8 +104,8 @@ class AHNLayer(CacheLayerMixin):
 
         mask = visible(new, positions, self.window, self.sinks)
         mask = mask if valid is None else mask & valid[:, None, None, :]
-        attended = F.scaled_dot_product_attention(q, _repeat(keys, heads), _repeat(values, heads), attn_mask=mask,
-                                                  scale=attention.scaling)
+        attended = F.scaled_dot_product_attention(q, repeat_heads(keys, heads), repeat_heads(values, heads),
+                                                  attn_mask=mask, scale=attention.scaling)
         output = attended.transpose(1, 2).reshape(batch, length, -1)
 
         last = self.seen + length - 1  # the newest position; positions up to last - window leave the window now
@@ -117,8 +117,8 @@ class AHNLayer(CacheLayerMixin):
                 leaving_gates = leaving_gates * valid.index_select(1, chosen)[:, None, :, None]
             readers = positions.index_select(0, chosen) + self.window - self.seen  # new queries reading them
             read, self.state = recurrence(
-                q.index_select(2, readers), _repeat(keys.index_select(2, chosen), heads),
-                _repeat(values.index_select(2, chosen), heads), leaving_gates, state=self.state,
+                q.index_select(2, readers), repeat_heads(keys.index_select(2, chosen), heads),
+                repeat_heads(values.index_select(2, chosen), heads), leaving_gates, state=self.state,
                 chunk_size=attention.ahn_chunk,
             )
             self.folded += len(chosen)

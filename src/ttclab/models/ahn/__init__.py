@@ -1,0 +1,1 @@
+"""Artificial Hippocampus Networks: the model side (recurrences, wrapped attention, cache, adapter folders)."""
