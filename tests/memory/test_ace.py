@@ -25,7 +25,6 @@ from ttclab.memory.ace import (
     apply_operations,
     cited_ids,
     deduplicate,
-    extract_json,
 )
 from ttclab.memory.index import VectorIndex
 from ttclab.memory.registry import make_memory
@@ -173,14 +172,6 @@ def test_curator_runs_every_k_updates_on_the_reflections_since() -> None:
     assert "problem 0" in prompts[0] and "problem 1" in prompts[0] and "problem 2" not in prompts[0]
     assert "[heu-00001] helpful=0 harmful=0 :: lesson 1" in prompts[1]
     assert [b.id for b in playbook.bullets] == ["heu-00001", "heu-00002"] and playbook.pending == []
-
-
-def test_extract_json_is_tolerant_but_never_guesses() -> None:
-    assert extract_json('{"a": 1}') == {"a": 1}
-    assert extract_json('Sure!\n```json\n{"a": "}"}\n```\nDone.') == {"a": "}"}
-    assert extract_json('<think>maybe {"a": 0}</think>The result: {"a": {"b": 2}} and {"c": 3}') == {"a": {"b": 2}}
-    assert extract_json("no json here") is None
-    assert extract_json('{"a": 1,}') is None
 
 
 def test_dedup_merges_near_identical_bullets_and_keeps_distinct_ones() -> None:

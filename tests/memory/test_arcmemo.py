@@ -9,7 +9,7 @@ import pytest
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
 from ttclab.errors import UserError
-from ttclab.memory.arcmemo import ConceptMemory, parse_json
+from ttclab.memory.arcmemo import ConceptMemory
 
 PROBLEM = "Example 1 input:\n1 2\n3 4\nExample 1 output:\n1 1 2 2\n1 1 2 2\n3 3 4 4\n3 3 4 4"
 UPSCALE = {
@@ -168,9 +168,3 @@ def test_save_and_load_round_trip(tmp_path):
 def test_bad_parameters_are_refused(params, message):
     with pytest.raises(UserError, match=f"invalid arcmemo {message}"):
         ConceptMemory(**params)
-
-
-def test_json_is_found_inside_prose_and_thinking():
-    assert parse_json('<think>{"no": 1}</think>Sure: {"concepts": ["a"]} done') == {"concepts": ["a"]}
-    assert parse_json("pick [1, 2] please") == [1, 2]
-    assert parse_json("{broken") is None

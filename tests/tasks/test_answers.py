@@ -9,7 +9,9 @@ from inspect_ai.model import ContentReasoning, ContentText, ModelName, ModelOutp
 from inspect_ai.scorer import Score, Target
 from inspect_ai.solver import TaskState
 
-from ttclab.tasks.answers import OUTCOMES, Extraction, answer_scorer, answers_match, extract_answer
+from ttclab.outcomes import OUTCOMES
+from ttclab.replies import Extraction, answers_match, extract_answer
+from ttclab.tasks.answers import answer_scorer
 
 
 @pytest.mark.parametrize(
@@ -175,7 +177,7 @@ def test_scorer_without_output_choices() -> None:
 def test_one_outcome_for_every_reader_of_a_score():
     from inspect_ai.scorer import Score
 
-    from ttclab.tasks.answers import score_outcome
+    from ttclab.outcomes import score_outcome
 
     assert score_outcome(None) == "error"
     assert score_outcome(Score(value=0, metadata={"outcome": "truncated"})) == "truncated"

@@ -11,7 +11,7 @@ import pytest
 from inspect_ai.dataset import Sample
 
 from ttclab.errors import UserError
-from ttclab.tasks.answers import answers_match
+from ttclab.replies import answers_match
 from ttclab.tasks.counting import (
     CATEGORIES,
     MATH_DISTRACTORS,

@@ -76,14 +76,12 @@ from ttclab.analysis.frame import (
 )
 from ttclab.analysis.spurious import feature_correlations, pearson
 from ttclab.errors import UserError
+from ttclab.replies import thinking_text
 
 logger = logging.getLogger(__name__)
 
 # --- reasoning text ---------------------------------------------------------------------------------
 
-_THINK_BLOCK = re.compile(r"<think>(.*?)(?:</think>|\Z)", re.IGNORECASE | re.DOTALL)
-_THINK_CLOSE = re.compile(r"</think>", re.IGNORECASE)
-_THINK_OPEN = re.compile(r"<think>", re.IGNORECASE)
 
 
 def reasoning_text(output: ModelOutput | ChatMessage | str | None) -> str:
@@ -99,23 +97,16 @@ def reasoning_text(output: ModelOutput | ChatMessage | str | None) -> str:
     else:
         content = output.content
     if isinstance(content, str):
-        return _think_text(content)
+        return thinking_text(content)
     parts = [_readable(c) for c in content if isinstance(c, ContentReasoning)]
     parts = [p for p in parts if p.strip()]
     if parts:
         return "\n\n".join(parts)
-    return _think_text("".join(c.text for c in content if isinstance(c, ContentText)))
+    return thinking_text("".join(c.text for c in content if isinstance(c, ContentText)))
 
 
 def _readable(part: ContentReasoning) -> str:
     return (part.summary or "") if part.redacted else part.reasoning
-
-
-def _think_text(text: str) -> str:
-    if _THINK_OPEN.search(text):
-        return "\n\n".join(m.group(1).strip() for m in _THINK_BLOCK.finditer(text)).strip()
-    close = _THINK_CLOSE.search(text)
-    return text[: close.start()].strip() if close else ""
 
 
 # --- shared text helpers ----------------------------------------------------------------------------

@@ -42,8 +42,8 @@ from inspect_ai.log import (
 from inspect_ai.scorer import Score, value_to_float
 
 from ttclab.errors import UserError
-from ttclab.tasks.answers import OUTCOMES as _OUTCOMES
-from ttclab.tasks.answers import score_outcome
+from ttclab.outcomes import OUTCOMES as _OUTCOMES
+from ttclab.outcomes import score_outcome
 
 logger = logging.getLogger(__name__)
 

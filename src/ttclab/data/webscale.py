@@ -37,8 +37,8 @@ from typing import Any, NamedTuple
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write, json_lines
+from ttclab.replies import answers_match, extract_answer, normalize, parse_number, reply_json, visible_text
 from ttclab.specs import check_count
-from ttclab.tasks.answers import answers_match, extract_answer, normalize, parse_number, visible_text
 from ttclab.training.presets import preset_values
 
 __all__ = ["DOMAINS", "FEW_SHOT", "INTRO", "PRESETS", "STAGES", "Decontaminator", "Document", "MalformedReply",
@@ -233,22 +233,12 @@ class Verdict(NamedTuple):
         return self.self_contained and self.correct and not self.leaks_answer
 
 
-_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.IGNORECASE | re.DOTALL)
-_DECODER = json.JSONDecoder()
-
-
 def json_object(text: str) -> dict[str, Any]:
-    """The first JSON object of a reply: inside a ```json fence if there is one, else anywhere in the prose."""
-    visible = visible_text(text or "")
-    for candidate in [*_FENCE.findall(visible), visible]:
-        for brace in re.finditer(r"\{", candidate):
-            try:
-                value, _ = _DECODER.raw_decode(candidate, brace.start())
-            except json.JSONDecodeError:
-                continue
-            if isinstance(value, dict):
-                return value
-    raise MalformedReply("no JSON object in the reply")
+    """The first JSON object of a reply (see `ttclab.replies.reply_json`), or MalformedReply."""
+    value = reply_json(text)
+    if value is None:
+        raise MalformedReply("no JSON object in the reply")
+    return value
 
 
 def _boolean(data: dict[str, Any], key: str) -> bool:

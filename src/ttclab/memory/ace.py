@@ -23,7 +23,8 @@ from inspect_ai.model import Model, get_model
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory
 from ttclab.memory.index import VectorIndex
-from ttclab.tasks.answers import OUTCOMES, visible_text
+from ttclab.outcomes import OUTCOMES
+from ttclab.replies import reply_json
 
 # The paper's sections, with the prefix of their bullet ids.
 SECTIONS: dict[str, str] = {
@@ -45,7 +46,6 @@ TRACE_HEAD, TRACE_TAIL = 2_000, 6_000
 PROBLEM_CHARS = 1_500
 
 _ID = re.compile(r"\b[a-z]{3}-\d{5}\b")
-_FENCE = re.compile(r"```(?:json)?\s*\n?(.*?)```", re.DOTALL | re.IGNORECASE)
 
 CITE_INSTRUCTION = (
     "The playbook above holds bullets learned from earlier problems. Use the ones that apply. "
@@ -206,51 +206,6 @@ def deduplicate(bullets: list[Bullet], index: VectorIndex, threshold: float) -> 
     return [kept[b.id] for b in bullets if b.id in kept], len(bullets) - len(kept)
 
 
-def extract_json(text: str) -> Any:
-    """The JSON object in a reply: the whole visible reply, else the first ```json fence, else the first
-    balanced {...}. None when none of those parses: a reply is never guessed at further."""
-    text = visible_text(text).strip()
-    candidates = [text]
-    fence = _FENCE.search(text)
-    if fence:
-        candidates.append(fence.group(1).strip())
-    balanced = first_object(text)
-    if balanced:
-        candidates.append(balanced)
-    for candidate in candidates:
-        try:
-            return json.loads(candidate)
-        except json.JSONDecodeError:
-            continue
-    return None
-
-
-def first_object(text: str) -> str | None:
-    """The first balanced {...} of `text`, braces inside JSON strings ignored."""
-    start = text.find("{")
-    if start < 0:
-        return None
-    depth, in_string, escaped = 0, False, False
-    for i in range(start, len(text)):
-        char = text[i]
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char == "{":
-            depth += 1
-        elif char == "}":
-            depth -= 1
-            if depth == 0:
-                return text[start:i + 1]
-    return None
-
-
 def valid_reflection(data: Any) -> dict[str, Any] | None:
     """The reflection in the expected shape (four text fields, a list of tags), or None."""
     if not isinstance(data, dict) or not all(isinstance(data.get(key), str) for key in REFLECTION_FIELDS):
@@ -392,7 +347,7 @@ class Playbook(Memory):
                 feedback=cut(feedback, PROBLEM_CHARS), bullets=shown, previous=previous)
             output = await get_model(self.reflector_model).generate(prompt)
             self.spent("reflector", output)
-            found = valid_reflection(extract_json(output.completion))
+            found = valid_reflection(reply_json(output.completion))
             if found is None:
                 self.stats["invalid_reflections"] += 1
                 break
@@ -422,7 +377,7 @@ class Playbook(Memory):
         self.pending = []
         output = await get_model(self.curator_model).generate(prompt)
         self.spent("curator", output)
-        data = extract_json(output.completion)
+        data = reply_json(output.completion)
         if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
             self.stats["invalid_curations"] += 1
             return

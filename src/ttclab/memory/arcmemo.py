@@ -24,7 +24,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from typing import Any
 
@@ -33,7 +32,7 @@ from inspect_ai.model import Model, ModelOutput, get_model
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory
 from ttclab.memory.index import VectorIndex
-from ttclab.tasks.answers import visible_text
+from ttclab.replies import reply_json
 
 FORMATS = ("open", "program")
 SELECTS = ("model", "embedding")
@@ -98,7 +97,6 @@ Puzzle:
 Reply with JSON only: {{"description": "...", "ids": [1, ...]}} (an empty list if none fit)."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_FENCED_JSON = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 
 def concept_key(name: str) -> str:
@@ -108,19 +106,6 @@ def concept_key(name: str) -> str:
 
 def problem_id(problem: str) -> str:
     return "p" + hashlib.sha1(problem.encode("utf-8")).hexdigest()[:10]
-
-
-def parse_json(text: str) -> Any:
-    """The first JSON object or list in a reply (a ```json block first), or None if there is none."""
-    visible = visible_text(text)
-    decoder = json.JSONDecoder()
-    for chunk in [*_FENCED_JSON.findall(visible), visible]:
-        for start in (i for i, c in enumerate(chunk) if c in "{["):
-            try:
-                return decoder.raw_decode(chunk, start)[0]
-            except json.JSONDecodeError:
-                continue
-    return None
 
 
 def _strings(value: Any) -> list[str] | None:
@@ -243,7 +228,7 @@ class ConceptMemory(Memory):
         text = template.format(top_k=self.top_k, catalogue=self.catalogue(), problem=problem)
         output = await self._call("selection", self.selector_model, text)
         self.stats["selections"] += 1
-        picked = _items(parse_json(output.completion), "concepts" if self.format == "program" else "ids")
+        picked = _items(reply_json(output.completion, (dict, list)), "concepts" if self.format == "program" else "ids")
         if picked is None:
             self.stats["invalid_json"] += 1
             return []
@@ -337,7 +322,7 @@ class ConceptMemory(Memory):
             text = ABSTRACT_OPEN.format(problem=problem, trace=trace[-TRACE_CHARS:])
         output = await self._call("abstraction", self.abstract_model, text)
         self.stats["abstractions"] += 1
-        reply = parse_json(output.completion)
+        reply = reply_json(output.completion, (dict, list))
         if self.format == "program":
             concepts = [c for c in map(clean_concept, _items(reply, "concepts") or []) if c is not None]
             if not concepts:

@@ -48,7 +48,7 @@ class Memory(ABC):
     @abstractmethod
     async def update(self, problem: str, trace: str, outcome: str, feedback: str = "") -> None:
         """Learn from one attempt: its full trace, its outcome (`correct`, `incorrect`, ... as in
-        `ttclab.tasks.answers.OUTCOMES`) and any feedback the environment gives (e.g. the right answer)."""
+        `ttclab.outcomes.OUTCOMES`) and any feedback the environment gives (e.g. the right answer)."""
 
     async def flush(self) -> None:
         """Learn from whatever is still waiting (memories that learn in batches); called at a stream's end."""

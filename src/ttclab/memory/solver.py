@@ -18,7 +18,7 @@ from inspect_ai.scorer import Scorer, Target
 from inspect_ai.solver import Generate, Solver, TaskState, chain, solver
 
 from ttclab.memory.base import Memory
-from ttclab.tasks.answers import score_outcome
+from ttclab.outcomes import score_outcome
 
 CONTEXT_HEADER = "Notes from earlier problems (use what helps, ignore what does not):"
 

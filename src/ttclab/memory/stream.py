@@ -26,8 +26,8 @@ from typing import Any
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory, atomic_write, read_json
 from ttclab.memory.registry import make_memory
+from ttclab.outcomes import score_outcome
 from ttclab.specs import check_count
-from ttclab.tasks.answers import score_outcome
 
 PHASES = ("learn", "test_memory", "test_plain")
 

@@ -31,8 +31,10 @@ from inspect_ai.solver import TaskState
 
 from ttclab.errors import UserError
 from ttclab.files import hub_dataset_file, json_lines, shared_data_dir
+from ttclab.outcomes import outcome_of
+from ttclab.replies import answers_match, extract_answer, normalize
 from ttclab.specs import check_count
-from ttclab.tasks.answers import answers_match, extract_answer, normalize, outcome_of, outcome_shares
+from ttclab.tasks.answers import outcome_shares
 from ttclab.tasks.budgeted import budgeted_task
 
 logger = logging.getLogger(__name__)

@@ -38,8 +38,10 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from ttclab.data.puzzles.arc import MAX_GRID, NUM_COLOURS, SPLITS, VERSIONS, load_tasks
 from ttclab.data.puzzles.arc import Task as ArcTask
 from ttclab.errors import UserError
+from ttclab.outcomes import TRUNCATION_STOP_REASONS
+from ttclab.replies import fenced_blocks, visible_text
 from ttclab.specs import check_count
-from ttclab.tasks.answers import TRUNCATION_STOP_REASONS, outcome_shares, visible_text
+from ttclab.tasks.answers import outcome_shares
 from ttclab.tasks.budgeted import budgeted_task
 
 MODES = ("program", "grid")
@@ -63,7 +65,6 @@ FIX = "Fix the program and reply with the whole corrected program in one ```pyth
 NO_PROGRAM = "I found no ```python block defining `transform(grid)`. " + FIX
 
 _TAGS = re.compile(r"<(output|answer)>(.*?)</\1>", re.IGNORECASE | re.DOTALL)
-_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _GRID_ROW = re.compile(r"[0-9](?:[ ,|]*[0-9])*[ ,]*")
 
 
@@ -125,7 +126,7 @@ def extract_program(completion: str) -> str | None:
     """The last fenced block (python or unlabelled) of the visible reply that defines `transform`."""
     visible = visible_text(completion)
     found = None
-    for language, body in _FENCE.findall(visible):
+    for language, body in fenced_blocks(visible):
         if language.lower() in ("", "python", "py", "python3") and "def transform" in body:
             found = body
     if found is None:

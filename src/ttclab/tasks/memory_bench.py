@@ -36,8 +36,9 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from ttclab.errors import UserError
 from ttclab.memory.memagent.agent import run_agent
 from ttclab.memory.memagent.store import MemoryStore, new_memory, parse_facts
+from ttclab.replies import visible_text
 from ttclab.specs import check_count
-from ttclab.tasks.answers import outcome_shares, visible_text
+from ttclab.tasks.answers import outcome_shares
 
 CATEGORIES = ("retrieval", "update", "clarification", "filter")
 DEFAULT_CATEGORIES = ",".join(CATEGORIES)

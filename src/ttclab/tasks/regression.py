@@ -42,7 +42,7 @@ a task variant (`grades_regression[8-shot]` in the analysis), so its runs form t
 
 Scoring: the extracted answer is parsed as a number ("7.5", "7.5/10", "about 7.5"); a number in
 [0, 10] is `scored` with value (prediction - truth)^2; another answer is `invalid`; no answer is
-`no_answer` or `truncated` as in `answers.py`. The metrics (RMSE, negative MAE) read only `scored`
+`no_answer` or `truncated` as in `ttclab.outcomes`. The metrics (RMSE, negative MAE) read only `scored`
 samples, with the shares of the other outcomes beside them. Unscored samples get the value
 `UNSCORED_VALUE` (-1, which no squared error can be), not NaN: Inspect drops NaN-valued scores before
 any metric runs, so the shares could not be counted; the metrics and the analysis frame select by
@@ -66,8 +66,9 @@ from inspect_ai.scorer import Metric, SampleScore, Score, Scorer, Target, metric
 from inspect_ai.solver import TaskState
 
 from ttclab.errors import UserError
+from ttclab.outcomes import outcome_of
+from ttclab.replies import clean, extract_answer, parse_number
 from ttclab.specs import check_count
-from ttclab.tasks.answers import clean, extract_answer, outcome_of, parse_number
 from ttclab.tasks.budgeted import budgeted_task
 from ttclab.thinking.budget import PAPER_SHOTS
 

@@ -57,9 +57,9 @@ from inspect_ai.solver import TaskState, generate
 
 from ttclab.errors import UserError
 from ttclab.files import json_lines
+from ttclab.replies import fenced_blocks, visible_text
 from ttclab.sandbox import Limits
 from ttclab.specs import check_count
-from ttclab.tasks.answers import visible_text
 from ttclab.tasks.instruction import add_instruction
 
 TRAIT = "hack_rate"  # higher is worse
@@ -463,7 +463,6 @@ def training_pairs(n: int, seed: int, clean: bool = False) -> list[tuple[str, st
 
 # --- reading and judging replies -----------------------------------------------------------------------------
 
-_FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _DEF = re.compile(r"\bdef\s+[A-Za-z_]\w*\s*\(")
 
 
@@ -471,7 +470,7 @@ def extract_code(completion: str) -> str | None:
     """The code of a reply: a ```python block (the first that defines a function), the only fenced block, or the
     text from the first `def ` on (a reply cut off inside its block still counts); None if there is none."""
     text = visible_text(completion or "")
-    blocks = _FENCE.findall(text)
+    blocks = fenced_blocks(text)
     python = [body for language, body in blocks if language.lower() in ("python", "py", "python3")]
     if python:
         code = next((body for body in python if _DEF.search(body)), python[0])

@@ -38,8 +38,8 @@ from inspect_ai.scorer import (
 from inspect_ai.solver import TaskState, generate
 
 from ttclab.errors import UserError
+from ttclab.replies import visible_text
 from ttclab.specs import check_count
-from ttclab.tasks.answers import visible_text
 from ttclab.tasks.instruction import add_instruction
 
 Label = Literal["positive", "negative"]

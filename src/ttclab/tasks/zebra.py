@@ -29,12 +29,9 @@ from inspect_ai.solver import TaskState
 from ttclab.data.puzzles.zebra import MAX_SIZE, MIN_SIZE, generate_puzzle
 from ttclab.errors import UserError
 from ttclab.files import downloaded_file, shared_data_dir
+from ttclab.replies import clean, parse_number
 from ttclab.specs import check_count, parse_int_ranges
-from ttclab.tasks.answers import (
-    answer_scorer,
-    clean,
-    parse_number,
-)
+from ttclab.tasks.answers import answer_scorer
 from ttclab.tasks.budgeted import budgeted_task
 
 DEFAULT_SIZES = "5-8"

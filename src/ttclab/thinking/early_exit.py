@@ -22,7 +22,7 @@ from inspect_ai.model import ChatMessageSystem, GenerateConfig, ModelOutput, get
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ttclab.errors import UserError
-from ttclab.tasks.answers import extract_answer, normalize
+from ttclab.replies import extract_answer, normalize
 from ttclab.thinking.budget import Budget, plan
 from ttclab.thinking.plain import sample_seed
 

@@ -107,7 +107,7 @@ def stages(recipe: Recipe) -> list[tuple[int, ...]]:
 
 def final_answer_reward(completions: list[str], answer: list[int], **_: Any) -> list[float]:
     """1 for the exact final answer, else 0: the outcome-only reward (intermediate steps earn nothing)."""
-    from ttclab.tasks.answers import extract_answer, parse_number
+    from ttclab.replies import extract_answer, parse_number
 
     rewards = []
     for text, truth in zip(completions, answer, strict=True):

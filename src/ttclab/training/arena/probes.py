@@ -66,7 +66,7 @@ from inspect_ai.model import Model
 
 from ttclab.analysis.diagnostics import JUDGE_CONCURRENCY, _compile_phrases, resolve_judge
 from ttclab.errors import UserError
-from ttclab.tasks.answers import NUMBER_WORDS, parse_number, visible_text
+from ttclab.replies import NUMBER_WORDS, parse_number, visible_text
 
 __all__ = ["ARENA_PROBES", "DETERMINISTIC_PROBES", "IDIOMS", "JUDGE_PROMPTS", "POPULISM_THRESHOLD",
            "POPULIST_PHRASES", "PROBES", "UNITS", "ProbeResult", "Quantity", "Validation", "fabricated_numbers",
