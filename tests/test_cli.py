@@ -161,7 +161,7 @@ def test_a_missing_provider_package_is_named_without_console_markup():
     import importlib.util
 
     from ttclab.errors import UserError
-    from ttclab.sweep import load_model
+    from ttclab.models.names import load_model
 
     if importlib.util.find_spec("groq") is not None:
         pytest.skip("the groq package is installed here")

@@ -5,16 +5,16 @@ from dataclasses import replace
 import pytest
 
 from ttclab.errors import UserError
+from ttclab.models.names import model_name
+from ttclab.specs import parse_pairs
 from ttclab.sweep import (
     PRESETS,
     SweepConfig,
     build_tasks,
     data_sources,
     grid,
-    model_name,
     parse_budgets,
     parse_grid,
-    parse_pairs,
     split_task_args,
 )
 
@@ -170,7 +170,7 @@ def test_a_corrupt_log_is_named_set_aside_and_its_task_run_again(tmp_path, monke
 
 def test_task_values_are_read_as_inspect_reads_them():
     """-T cautioned=False switched the cautioned prompt on (the text 'False' is truthy)."""
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
 
     pairs = parse_pairs(["cautioned=False", "a=true", "n=5", "d=0,3", "s=early_exit:segment=16,patience=2",
                          "f=data.jsonl", "l=[1, 2]", 'm={"steps": 30}', "t=2024-01-01"], "-T")

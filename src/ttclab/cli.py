@@ -93,6 +93,7 @@ def sweep(
 ) -> None:
     """Run tasks x models x budgets as one resumable Inspect eval set."""
     from ttclab import sweep as sweeps
+    from ttclab.specs import parse_pairs
 
     config = sweeps.preset(preset) if preset else sweeps.SweepConfig()
     changes: dict[str, Any] = {}
@@ -111,11 +112,11 @@ def sweep(
     if epochs is not None and (setup or config.setup) == "natural":
         changes["natural_samples"] = epochs
     if task_arg:
-        changes["task_args"] = {**config.task_args, **sweeps.parse_pairs(task_arg, "--task-arg")}
+        changes["task_args"] = {**config.task_args, **parse_pairs(task_arg, "--task-arg")}
     if task_grid:
         changes["task_grid"] = {**config.task_grid, **sweeps.parse_grid(task_grid)}
     if model_arg:
-        changes["model_args"] = {**config.model_args, **sweeps.parse_pairs(model_arg, "--model-arg")}
+        changes["model_args"] = {**config.model_args, **parse_pairs(model_arg, "--model-arg")}
     if config.display is None and "display" not in changes and not sys.stdout.isatty():
         changes["display"] = "plain"  # no terminal (CI, nohup, a pipe): progress as lines, not a silent screen
     config = replace(config, **changes)
@@ -188,7 +189,7 @@ def train_trm(
                                                       "(e.g. -O epochs=50 -O device=cuda).")] = None,
 ) -> None:
     """Train and evaluate a Tiny Recursive Model (or a baseline) on puzzles."""
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
     from ttclab.training.trm.train import preset as trm_preset
     from ttclab.training.trm.train import run
 
@@ -221,7 +222,7 @@ def train_ahn(
                                                       "(e.g. -O steps=200 -O window=128).")] = None,
 ) -> None:
     """Distil an Artificial Hippocampus Network into a model: sliding window + a learned memory of what left it."""
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
     from ttclab.training.ahn import recipe
 
     overrides = parse_pairs(setting or [], "--set")
@@ -259,7 +260,7 @@ def train_inoculation(
     = None,
 ) -> None:
     """Fine-tune on flawed data with and without inoculation prompts; tabulate the trait and the skill per arm."""
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
     from ttclab.training import inoculation
 
     overrides = parse_pairs(setting_arg or [], "--set")
@@ -289,7 +290,7 @@ def train_horizon(
     = None,
 ) -> None:
     """GRPO on composed problems, stage by stage; accuracy per horizon after every stage."""
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
     from ttclab.training import horizon
 
     overrides = parse_pairs(setting_arg or [], "--set")
@@ -320,7 +321,7 @@ def train_arena(
     = None,
 ) -> None:
     """Generate -> vote -> build data -> train -> evaluate: the win rate against the base next to each probe."""
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
     from ttclab.training.arena import recipe as arena_recipe
 
     overrides = parse_pairs(setting_arg or [], "--set") | {"arena": arena, "method": method}
@@ -357,7 +358,7 @@ def data_webscale(
 ) -> None:
     """Webscale-RL: documents -> filter -> identify -> generate -> check -> verified QA records."""
     from ttclab.data import webscale
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
 
     named = {"source": source, "out": out, "model": model, "max_connections": max_connections,
              "decontaminate": decontaminate or None, "limit": limit}
@@ -397,7 +398,7 @@ def memory_eval(
 ) -> None:
     """Learn a memory on a training stream, then compare the test stream with and without it."""
     from ttclab.memory.stream import StreamConfig, run_stream
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
 
     config = StreamConfig(task=task, memory=memory, model=model, train=train, test=test, epochs=epochs,
                           seed=seed, online=online, out=str(out),
@@ -427,7 +428,8 @@ def memagent_serve(
 ) -> None:
     """Serve the memory over MCP (stdio): ask_memory, add_to_memory, read_memory_file."""
     from ttclab.memory.memagent.server import serve
-    from ttclab.sweep import model_name, parse_pairs
+    from ttclab.models.names import model_name
+    from ttclab.specs import parse_pairs
 
     serve(root, model_name(model), parse_pairs(model_arg or [], "--model-arg"))
 

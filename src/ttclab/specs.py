@@ -75,3 +75,23 @@ def parse_spec(spec: Any, what: str) -> tuple[str, dict[str, Any]]:
         except json.JSONDecodeError:
             params[key.strip()] = value.strip()
     return name.strip(), params
+
+
+def parse_pairs(items: list[str], option: str) -> dict[str, Any]:
+    """['key=value', ...] -> dict, values read as YAML as `inspect eval -T` reads them (numbers, true/false,
+    True/False, [lists], {maps}), except that a value with commas stays one text ("0,3",
+    "early_exit:segment=16,patience=2")."""
+    import yaml
+
+    pairs: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"invalid {option} {item!r}: use key=value")
+        try:
+            pairs[key] = yaml.safe_load(raw) if raw.strip() else raw
+        except yaml.YAMLError:
+            pairs[key] = raw
+        if not isinstance(pairs[key], bool | int | float | str | list | dict) and pairs[key] is not None:
+            pairs[key] = raw  # a YAML date or the like: keep the text
+    return pairs

@@ -18,7 +18,8 @@ from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write
-from ttclab.models import catalog
+from ttclab.models.names import LOCAL_PROVIDER, load_model, model_name
+from ttclab.specs import parse_pairs
 from ttclab.thinking.budget import (
     PAPER_BUDGETS,
     PAPER_NATURAL_SAMPLES,
@@ -28,8 +29,6 @@ from ttclab.thinking.budget import (
     Budget,
     paper_budgets,
 )
-
-LOCAL_PROVIDER = "ttclab"
 
 
 @dataclass(frozen=True)
@@ -133,26 +132,6 @@ def split_strategies(text: str) -> list[str]:
     return specs
 
 
-def parse_pairs(items: list[str], option: str) -> dict[str, Any]:
-    """['key=value', ...] -> dict, values read as YAML as `inspect eval -T` reads them (numbers, true/false,
-    True/False, [lists], {maps}), except that a value with commas stays one text ("0,3",
-    "early_exit:segment=16,patience=2")."""
-    import yaml
-
-    pairs: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise UserError(f"invalid {option} {item!r}: use key=value")
-        try:
-            pairs[key] = yaml.safe_load(raw) if raw.strip() else raw
-        except yaml.YAMLError:
-            pairs[key] = raw
-        if not isinstance(pairs[key], bool | int | float | str | list | dict) and pairs[key] is not None:
-            pairs[key] = raw  # a YAML date or the like: keep the text
-    return pairs
-
-
 def parse_grid(items: list[str]) -> dict[str, tuple[Any, ...]]:
     """['grades_regression.shots=0,8,16', ...] -> {key: (0, 8, 16)}: each comma-separated value read as a
     --task-arg value is."""
@@ -165,51 +144,6 @@ def parse_grid(items: list[str]) -> dict[str, tuple[Any, ...]]:
                             "grades_regression.shots=0,8,16)")
         grid[key] = tuple(parse_pairs([f"value={value}"], "--task-grid")["value"] for value in values)
     return grid
-
-
-def is_provider(name: str) -> bool:
-    """Whether Inspect knows a model provider by this name (ours included)."""
-    return name in provider_names()
-
-
-def model_name(name: str) -> str:
-    """'local' or an HF folder or hub id -> 'ttclab/...'; provider/model names pass through, checked."""
-    name = name.strip()
-    provider, sep, rest = name.partition("/")
-    if sep and is_provider(provider):
-        if provider == LOCAL_PROVIDER:
-            catalog.resolve(rest)
-        elif not rest:
-            raise UserError(f"model {name!r} names no model after {provider}/")
-        return name
-    if sep and not Path(name).expanduser().exists():
-        near = [known for known in provider_names() if _one_edit_apart(provider, known)]
-        if near:  # a hub id one typo from a provider would otherwise be fetched (or retried) from the hub
-            raise UserError(f"unknown provider {provider!r} in {name!r}: did you mean {near[0]}/{rest}? (for a "
-                            f"Hugging Face model of that name, download it and pass its folder)")
-    catalog.resolve(name)
-    return f"{LOCAL_PROVIDER}/{name}"
-
-
-def provider_names() -> list[str]:
-    """The model providers Inspect knows (ours included)."""
-    from inspect_ai._util.registry import registry_find, registry_unqualified_name
-
-    import ttclab._registry  # noqa: F401  (registers the ttclab provider)
-
-    return sorted({registry_unqualified_name(info) for info in registry_find(lambda i: i.type == "modelapi")})
-
-
-def _one_edit_apart(a: str, b: str) -> bool:
-    """One letter added, dropped, changed or two neighbours swapped (names of 4 letters or more)."""
-    if a == b or min(len(a), len(b)) < 4 or abs(len(a) - len(b)) > 1:
-        return False
-    if len(a) == len(b):
-        diff = [i for i in range(len(a)) if a[i] != b[i]]
-        return len(diff) == 1 or (len(diff) == 2 and diff[1] == diff[0] + 1 and a[diff[0]] == b[diff[1]]
-                                  and a[diff[1]] == b[diff[0]])
-    short, long = (a, b) if len(a) < len(b) else (b, a)
-    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
 @dataclass(frozen=True)
@@ -322,23 +256,6 @@ def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[An
                 ) from None
             tasks.append(task_with(task, model=model, epochs=cell.epochs) if model is not None else task)
     return tasks
-
-
-def load_model(name: str, **args: Any) -> Any:
-    """The Inspect model for a name `model_name` accepts; one that cannot be loaded (a missing API key or client
-    package) is a user error in one line."""
-    from inspect_ai.model import get_model
-
-    name = model_name(name)
-    try:
-        return get_model(name, **args)
-    except UserError:
-        raise
-    except Exception as error:
-        from rich.text import Text
-
-        plain = " ".join(Text.from_markup(str(error)).plain.split())  # Inspect's messages carry console markup
-        raise UserError(f"cannot load model {name!r}: {plain}") from None
 
 
 def build_models(config: SweepConfig) -> list[Any]:

@@ -64,7 +64,7 @@ from typing import Any, Literal
 
 import pandas as pd
 from inspect_ai.log import EvalSample
-from inspect_ai.model import ChatMessage, ContentReasoning, ContentText, Model, ModelOutput, get_model
+from inspect_ai.model import ChatMessage, ContentReasoning, ContentText, Model, ModelOutput
 
 from ttclab.analysis.frame import (
     ROW_KEY,
@@ -76,6 +76,7 @@ from ttclab.analysis.frame import (
 )
 from ttclab.analysis.spurious import feature_correlations, pearson
 from ttclab.errors import UserError
+from ttclab.models.names import as_model
 from ttclab.replies import thinking_text
 
 logger = logging.getLogger(__name__)
@@ -479,10 +480,8 @@ def _clip(text: str, limit: int) -> str:
 
 def resolve_judge(model: str | Model) -> Model:
     """An Inspect model for the judge, or one clear error naming it."""
-    if isinstance(model, Model):
-        return model
     try:
-        return get_model(model)
+        return as_model(model)
     except Exception as exc:  # noqa: BLE001 - any failure to resolve is the user's model name
         raise UserError(
             f"cannot use judge model {model!r} ({type(exc).__name__}: {exc}): give an Inspect model name like "

@@ -774,7 +774,7 @@ def _out_path(settings: WebscaleSettings) -> Path:
 
 
 def _model_name(model: str) -> str:
-    from ttclab.sweep import model_name
+    from ttclab.models.names import model_name
 
     return model_name(model)
 
@@ -782,7 +782,7 @@ def _model_name(model: str) -> str:
 def _load_model(settings: WebscaleSettings) -> Any:
     from inspect_ai.model import GenerateConfig
 
-    from ttclab.sweep import load_model
+    from ttclab.models.names import load_model
 
     config = GenerateConfig(max_connections=settings.max_connections, max_tokens=settings.max_tokens,
                             temperature=settings.temperature)

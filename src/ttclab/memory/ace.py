@@ -18,11 +18,12 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
-from inspect_ai.model import Model, get_model
+from inspect_ai.model import Model
 
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory
 from ttclab.memory.index import VectorIndex
+from ttclab.models.names import as_model
 from ttclab.outcomes import OUTCOMES
 from ttclab.replies import reply_json
 
@@ -345,7 +346,7 @@ class Playbook(Memory):
             prompt = REFLECTOR_PROMPT.format(
                 problem=cut(problem, PROBLEM_CHARS), trace=cut(trace, TRACE_HEAD, TRACE_TAIL), outcome=outcome,
                 feedback=cut(feedback, PROBLEM_CHARS), bullets=shown, previous=previous)
-            output = await get_model(self.reflector_model).generate(prompt)
+            output = await as_model(self.reflector_model).generate(prompt)
             self.spent("reflector", output)
             found = valid_reflection(reply_json(output.completion))
             if found is None:
@@ -375,7 +376,7 @@ class Playbook(Memory):
         prompt = CURATOR_PROMPT.format(playbook=self.render() or "(empty)", reflections=reflections,
                                        sections=", ".join(SECTIONS))
         self.pending = []
-        output = await get_model(self.curator_model).generate(prompt)
+        output = await as_model(self.curator_model).generate(prompt)
         self.spent("curator", output)
         data = reply_json(output.completion)
         if not isinstance(data, dict) or not isinstance(data.get("operations"), list):

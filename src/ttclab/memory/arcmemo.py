@@ -27,11 +27,12 @@ import hashlib
 import re
 from typing import Any
 
-from inspect_ai.model import Model, ModelOutput, get_model
+from inspect_ai.model import Model, ModelOutput
 
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory
 from ttclab.memory.index import VectorIndex
+from ttclab.models.names import as_model
 from ttclab.replies import reply_json
 
 FORMATS = ("open", "program")
@@ -356,7 +357,7 @@ class ConceptMemory(Memory):
             self.lessons.append({**lesson, "source": lesson.get("source", source)})
 
     async def _call(self, role: str, model: str | Model | None, text: str) -> ModelOutput:
-        output = await get_model(model).generate(text)
+        output = await as_model(model).generate(text)
         self.spent(role, output)
         return output
 

@@ -26,6 +26,7 @@ from typing import Any
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory, atomic_write, read_json
 from ttclab.memory.registry import make_memory
+from ttclab.models.names import as_model
 from ttclab.outcomes import score_outcome
 from ttclab.specs import check_count
 
@@ -94,7 +95,7 @@ def run_stream(config: StreamConfig) -> dict[str, Any]:
     from inspect_ai.solver import chain
 
     from ttclab.memory.solver import recall, with_memory
-    from ttclab.sweep import model_name
+    from ttclab.models.names import model_name
 
     out = Path(config.out)
     state_file = out / "stream.json"
@@ -145,11 +146,11 @@ def flush(memory: Memory, model: str, model_args: dict[str, Any], path: Path) ->
     Outside an eval there is no active model, so the stream's model is made the active one for the call.
     """
     import anyio
-    from inspect_ai.model import GenerateConfig, get_model
+    from inspect_ai.model import GenerateConfig
     from inspect_ai.model._model import init_active_model
 
     async def finish() -> None:
-        init_active_model(get_model(model, **model_args), GenerateConfig())
+        init_active_model(as_model(model, **model_args), GenerateConfig())
         await memory.flush()
 
     anyio.run(finish)

@@ -36,6 +36,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 from ttclab.errors import UserError
 from ttclab.memory.memagent.agent import run_agent
 from ttclab.memory.memagent.store import MemoryStore, new_memory, parse_facts
+from ttclab.models.names import as_model
 from ttclab.replies import visible_text
 from ttclab.specs import check_count
 from ttclab.tasks.answers import outcome_shares
@@ -328,7 +329,7 @@ def verdict(text: str) -> bool | None:
 
 async def ask_judge(judge: str | Model, prompt: str) -> tuple[bool, str]:
     """The judge's verdict (an unreadable answer counts as NO) and what it said."""
-    output = await get_model(judge).generate(prompt)
+    output = await as_model(judge).generate(prompt)
     said = verdict(output.completion)
     return bool(said), {True: "yes", False: "no", None: "unparsed"}[said]
 

@@ -151,7 +151,7 @@ def evaluate(recipe: Recipe, model: str, log_dir: Path) -> dict[str, float]:
     from inspect_ai import eval_set
     from inspect_ai.log import read_eval_log
 
-    from ttclab.sweep import load_model
+    from ttclab.models.names import load_model
     from ttclab.tasks.chains import chains
 
     task = chains(budget=recipe.budget, n=recipe.eval_n, seed=recipe.seed, horizons=recipe.eval_horizons,

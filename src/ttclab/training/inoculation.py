@@ -216,7 +216,7 @@ def _evaluate(tasks: list[Any], model: str, log_dir: Path, recipe: Recipe) -> li
     """One resumable eval_set: rerunning finishes only the samples not yet logged."""
     from inspect_ai import eval_set
 
-    from ttclab.sweep import load_model
+    from ttclab.models.names import load_model
 
     args = {"batch_size": recipe.batch, "device": recipe.device} if recipe.provider == "ttclab" else {}
     handle = load_model(model, **args)

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from inspect_ai.model import Model, ModelOutput, ModelUsage, get_model
+from inspect_ai.model import Model, ModelOutput, ModelUsage
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
 from ttclab.errors import UserError
 from ttclab.memory.memagent.agent import run_agent
 from ttclab.memory.memagent.store import MemoryStore
+from ttclab.models.names import as_model
 
 __all__ = ["build_server", "main", "open_memory", "scripted_outputs", "serve"]
 
@@ -53,7 +54,7 @@ def build_server(root: Path, model: str, model_args: dict | None = None) -> MCPS
     """An MCP server over the memory at `root`, driven by `model` (an Inspect model name such as 'openai/gpt-4o')."""
     store = open_memory(root)
     # One model for the server's life: providers reuse their client, and a scripted test model keeps its place.
-    agent_model: Model = get_model(model, **(model_args or {}))
+    agent_model: Model = as_model(model, **(model_args or {}))
     lock = anyio.Lock()  # one agent at a time: two read-then-update runs on the same file could lose an edit
     server = MCPServer(
         name="ttclab-memagent",
@@ -110,7 +111,7 @@ def scripted_outputs(replies: list[str]) -> list[ModelOutput]:
 
 def _model_args(pairs: list[str], script: Path | None, model: str) -> dict[str, Any]:
     """`key=value` pairs (values read as JSON when they parse, else kept as text) plus the test script if any."""
-    from ttclab.sweep import parse_pairs
+    from ttclab.specs import parse_pairs
 
     args = parse_pairs(pairs, "--model-arg")
     if script is not None:

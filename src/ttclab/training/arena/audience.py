@@ -274,13 +274,15 @@ def _shown(candidates: tuple[str, str], order: str) -> tuple[str, str]:
 
 
 class ModelAudience:
-    """Each persona played by an Inspect model (a Model, or a name for `get_model`): one call per persona."""
+    """Each persona played by an Inspect model (a Model, or a name): one call per persona."""
 
     def __init__(self, personas: Sequence[Persona], model: Any, config: Any = None) -> None:
-        from inspect_ai.model import GenerateConfig, get_model
+        from inspect_ai.model import GenerateConfig
+
+        from ttclab.models.names import as_model
 
         self.personas = _check_personas(personas)
-        self.model = get_model(model) if isinstance(model, str) else model
+        self.model = as_model(model)
         self.config = config if config is not None else GenerateConfig(max_tokens=120)
 
     async def votes(self, anchor: Anchor, candidates: tuple[str, str], rng: random.Random) -> list[Vote]:

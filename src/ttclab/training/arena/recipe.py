@@ -28,8 +28,8 @@ from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write, json_lines, write_json
+from ttclab.models.names import load_model
 from ttclab.replies import visible_text
-from ttclab.sweep import load_model
 from ttclab.training.arena import anchors as anchors_module
 from ttclab.training.arena import audience as audience_module
 from ttclab.training.arena import probes as probes_module
