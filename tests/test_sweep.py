@@ -5,9 +5,7 @@ from dataclasses import replace
 import pytest
 
 from ttclab.errors import UserError
-from ttclab.models.names import model_name
-from ttclab.specs import parse_pairs
-from ttclab.sweep import (
+from ttclab.experiments.sweep import (
     PRESETS,
     SweepConfig,
     build_tasks,
@@ -17,6 +15,8 @@ from ttclab.sweep import (
     parse_grid,
     split_task_args,
 )
+from ttclab.models.names import model_name
+from ttclab.specs import parse_pairs
 
 
 def test_controlled_sweep_is_one_task_per_task_and_budget():
@@ -112,7 +112,7 @@ def test_models_are_bound_to_their_tasks_with_epochs():
 
 
 def test_strategies_multiply_the_tasks_and_keep_their_parameters():
-    from ttclab.sweep import split_strategies
+    from ttclab.experiments.sweep import split_strategies
 
     assert split_strategies("plain,early_exit:segment=64,patience=2") == ["plain", "early_exit:segment=64,patience=2"]
     tasks = build_tasks(SweepConfig(tasks=("famous_paradoxes",), budgets=(0, 64), limit=1,
@@ -127,8 +127,8 @@ def test_a_sweep_whose_every_call_failed_exits_non_zero_with_the_counts(tmp_path
     from inspect_ai.model import get_model
     from typer.testing import CliRunner
 
-    from ttclab import sweep as sweeps
     from ttclab.cli import app
+    from ttclab.experiments import sweep as sweeps
 
     def down(*args):
         raise RuntimeError("the provider is down")
@@ -147,8 +147,8 @@ def test_a_corrupt_log_is_named_set_aside_and_its_task_run_again(tmp_path, monke
     from inspect_ai.model import ModelOutput, ModelUsage, get_model
     from typer.testing import CliRunner
 
-    from ttclab import sweep as sweeps
     from ttclab.cli import app
+    from ttclab.experiments import sweep as sweeps
 
     def answer(*args):
         output = ModelOutput.from_content("mockllm/model", "<answer>2</answer>")
@@ -205,7 +205,7 @@ def test_a_second_sweep_into_the_same_log_dir_is_refused(tmp_path):
     from typer.testing import CliRunner
 
     from ttclab.cli import app
-    from ttclab.sweep import LOCK_FILE
+    from ttclab.experiments.sweep import LOCK_FILE
 
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -224,8 +224,8 @@ def test_without_a_terminal_the_sweep_prints_progress_lines(tmp_path, monkeypatc
     """Under CI or nohup a long sweep printed nothing for minutes."""
     from typer.testing import CliRunner
 
-    from ttclab import sweep as sweeps
     from ttclab.cli import app
+    from ttclab.experiments import sweep as sweeps
 
     seen = []
     def run(config):  # noqa: ANN001, ANN202

@@ -92,7 +92,7 @@ def sweep(
                                                 "default without a terminal), log, none.")] = None,
 ) -> None:
     """Run tasks x models x budgets as one resumable Inspect eval set."""
-    from ttclab import sweep as sweeps
+    from ttclab.experiments import sweep as sweeps
     from ttclab.specs import parse_pairs
 
     config = sweeps.preset(preset) if preset else sweeps.SweepConfig()
@@ -397,7 +397,7 @@ def memory_eval(
     = None,
 ) -> None:
     """Learn a memory on a training stream, then compare the test stream with and without it."""
-    from ttclab.memory.stream import StreamConfig, run_stream
+    from ttclab.experiments.stream import StreamConfig, run_stream
     from ttclab.specs import parse_pairs
 
     config = StreamConfig(task=task, memory=memory, model=model, train=train, test=test, epochs=epochs,

@@ -29,7 +29,7 @@ import aiohttp
 import pytest
 
 from ttclab.analysis.report import write_report
-from ttclab.sweep import SweepConfig, run_sweep
+from ttclab.experiments.sweep import SweepConfig, run_sweep
 
 pytestmark = pytest.mark.model
 

@@ -8,7 +8,7 @@ import pytest
 from inspect_ai.model import ModelOutput, ModelUsage
 
 from ttclab.errors import UserError
-from ttclab.memory.stream import StreamConfig, run_stream
+from ttclab.experiments.stream import StreamConfig, run_stream
 
 LESSON = "Count only the kinds of things the question asks about; ignore the numbers around them."
 REFLECTION = {"error_identification": "counted the distractor numbers", "root_cause": "distraction",

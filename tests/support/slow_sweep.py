@@ -8,7 +8,7 @@ import sys
 import anyio
 from inspect_ai.model import ModelAPI, ModelOutput, ModelUsage, modelapi
 
-from ttclab.sweep import SweepConfig, run_sweep
+from ttclab.experiments.sweep import SweepConfig, run_sweep
 
 CALLS_FILE = sys.argv[2]
 

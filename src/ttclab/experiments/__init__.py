@@ -1,0 +1,1 @@
+"""Experiments: what runs tasks against models (a sweep over budgets, a memory stream over problems)."""
