@@ -22,7 +22,7 @@ from typing import Any
 
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
-from ttclab.data.webscale import INTRO, WebscaleSettings, run_pipeline
+from ttclab.training.webscale import INTRO, WebscaleSettings, run_pipeline
 
 TOWN = "The town of Ashford {i} lies on the river Wend. It had {people} inhabitants in the last census and was "
 TOWN += "granted a market charter in {year}. Its stone bridge has {arches} arches and carries the old coach road."

@@ -92,7 +92,7 @@ def test_zebra_size_out_of_range_exits_2(tmp_path):
 def test_webscale_runs_from_the_command_line_and_counts_malformed_replies(tmp_path, monkeypatch):
     from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
-    from ttclab.data import webscale
+    from ttclab.training.webscale import pipeline
 
     def mock(settings):
         assert (settings.model, settings.max_connections) == ("mockllm/model", 2)
@@ -100,7 +100,7 @@ def test_webscale_runs_from_the_command_line_and_counts_malformed_replies(tmp_pa
         reply.usage = ModelUsage(input_tokens=9, output_tokens=3, total_tokens=12)  # no tokenizer download
         return get_model("mockllm/model", custom_outputs=[reply] * 3)
 
-    monkeypatch.setattr(webscale, "_load_model", mock)
+    monkeypatch.setattr(pipeline, "_load_model", mock)
     documents = tmp_path / "docs.jsonl"
     documents.write_text("".join(json.dumps({"id": f"d{i}", "text": f"Fact number {i} about rivers."}) + "\n"
                                  for i in range(3)))

@@ -357,15 +357,16 @@ def data_webscale(
                                                           "(e.g. -O max_tokens=1024 -O ngram=8).")] = None,
 ) -> None:
     """Webscale-RL: documents -> filter -> identify -> generate -> check -> verified QA records."""
-    from ttclab.data import webscale
     from ttclab.specs import parse_pairs
+    from ttclab.training import webscale
+    from ttclab.training.webscale.pipeline import side_file
 
     named = {"source": source, "out": out, "model": model, "max_connections": max_connections,
              "decontaminate": decontaminate or None, "limit": limit}
     settings = webscale.preset(preset, **parse_pairs(setting_arg or [], "--set") | named)
     stats = webscale.run_pipeline(settings, progress=typer.echo)
     typer.echo(stats.summary())
-    typer.echo(f"records: {settings.out}  failures: {webscale.side_file(Path(settings.out), 'errors.jsonl')}")
+    typer.echo(f"records: {settings.out}  failures: {side_file(Path(settings.out), 'errors.jsonl')}")
 
 
 def recall_table(results: dict) -> str:

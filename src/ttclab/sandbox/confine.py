@@ -50,10 +50,9 @@ def read_roots() -> tuple[str, ...]:
     """
     import site
 
-    import ttclab
-
     roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *site.getsitepackages()}
-    roots.add(os.path.dirname(os.path.dirname(os.path.abspath(ttclab.__file__))))  # the sys.path entry holding it
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../ttclab (this file is ttclab/sandbox/)
+    roots.add(os.path.dirname(package))  # the sys.path entry holding it
     paths = {os.path.realpath(root) for root in roots if os.path.exists(root)}
     paths.update(os.path.abspath(root) for root in roots if os.path.exists(root))
     return tuple(sorted(path for path in paths if not any(_inside(path, other) for other in paths if other != path)))

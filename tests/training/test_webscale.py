@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 from inspect_ai.model import GenerateConfig, ModelOutput, ModelUsage, get_model
 
-from ttclab.data import webscale
-from ttclab.data.webscale import (
+from ttclab.errors import UserError
+from ttclab.training import webscale
+from ttclab.training.webscale import (
     INTRO,
     Decontaminator,
     MalformedReply,
@@ -28,10 +29,9 @@ from ttclab.data.webscale import (
     parse_identify,
     read_documents,
     run_pipeline,
-    side_file,
     webscale_reward,
 )
-from ttclab.errors import UserError
+from ttclab.training.webscale.pipeline import side_file
 
 # ----- parsers -------------------------------------------------------------------------------------------------
 

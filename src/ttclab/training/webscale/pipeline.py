@@ -29,326 +29,30 @@ import hashlib
 import io
 import json
 import os
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write, json_lines
-from ttclab.replies import answers_match, extract_answer, normalize, parse_number, reply_json, visible_text
 from ttclab.specs import check_count
 from ttclab.training.presets import preset_values
-
-__all__ = ["DOMAINS", "FEW_SHOT", "INTRO", "PRESETS", "STAGES", "Decontaminator", "Document", "MalformedReply",
-           "Pair", "Stats", "Verdict", "WebscaleSettings", "answer_matches", "grpo_dataset", "load_eval_items",
-           "parse_check", "parse_filter", "parse_generate", "parse_identify", "preset", "read_documents",
-           "run_pipeline", "run_pipeline_async", "webscale_reward"]
+from ttclab.training.webscale.decontamination import Decontaminator, load_eval_items
+from ttclab.training.webscale.parsing import MalformedReply, parse_check, parse_filter, parse_generate, parse_identify
+from ttclab.training.webscale.prompts import (
+    PROMPTS_VERSION,
+    check_prompt,
+    filter_prompt,
+    generate_prompt,
+    identify_prompt,
+)
 
 STAGES = ("filter", "identify", "generate", "check")
-PROMPTS_VERSION = 1  # raise when a prompt changes: a rerun over an older OUT is then refused
-MAX_PERSONAS = 3
-MAX_ANSWER_WORDS = 10  # a longer answer is an explanation, which a string-matching reward cannot check
-MIN_OVERLAP_WORDS = 6  # fewer shared words prove nothing about contamination
 RECORD_FIELDS = ("source", "question", "answer", "domain", "persona", "doc_id")
 OUT_SUFFIXES = (".jsonl", ".parquet")
 DEMO_DOCUMENTS = Path(__file__).with_name("webscale_demo.jsonl")
 
-DOMAINS: dict[str, str] = {
-    "coding": "programming languages, software development, algorithms",
-    "commerce": "business, shopping, finance, marketing, products",
-    "education": "teaching, schools, exams, learning methods",
-    "math": "arithmetic, algebra, geometry, statistics, proofs",
-    "medicine": "health, diseases, drugs, the human body, care",
-    "natural_science": "physics, chemistry, biology, earth and space",
-    "social_science": "history, economics, politics, law, society, culture",
-    "tech": "computers, devices, networks, the internet, engineering",
-    "travel": "places, transport, tourism, geography for visitors",
-    "other": "anything else (sports, arts, food, hobbies, daily life)",
-}
-
-# Two (question, answer) examples per domain, shown to the generate stage for the document's domain.
-FEW_SHOT: dict[str, tuple[tuple[str, str], tuple[str, str]]] = {
-    "coding": (
-        ("In Python, the expression 7 // 2 performs floor division, discarding any remainder. "
-         "What is the value of 7 // 2?", "3"),
-        ("In SQL, which keyword is added to a SELECT query to sort the result rows by one or more columns?",
-         "ORDER BY"),
-    ),
-    "commerce": (
-        ("A shop buys a jacket for $40 and sells it for $50. What is its profit as a percentage of the "
-         "purchase price?", "25%"),
-        ("In retail, what is the name of the code printed as vertical bars on a product's packaging that a "
-         "checkout scanner reads?", "barcode"),
-    ),
-    "education": (
-        ("A course counts the final exam for 60% of the overall mark and coursework for 40%. A student scores "
-         "70 on the exam and 90 on coursework. What is the overall mark?", "78"),
-        ("In the revised Bloom's taxonomy of learning objectives, which level sits at the base, below "
-         "understanding and applying?", "remembering"),
-    ),
-    "math": (
-        ("A rectangle has a perimeter of 30 cm and a width of 5 cm. What is its area in square centimetres?",
-         "50"),
-        ("What is the smallest prime number greater than 20?", "23"),
-    ),
-    "medicine": (
-        ("An adult's resting heart rate is usually between 60 and 100 beats per minute. What is the medical "
-         "term for a resting rate below 60?", "bradycardia"),
-        ("Which organ of the human body produces insulin, the hormone that lowers blood sugar?", "pancreas"),
-    ),
-    "natural_science": (
-        ("Water boils at 100 degrees Celsius at sea level. At what temperature in degrees Fahrenheit does it "
-         "boil there?", "212"),
-        ("Which gas do plants take in from the air and combine with water, using light, to make sugars?",
-         "carbon dioxide"),
-    ),
-    "social_science": (
-        ("The Treaty of Versailles formally ended the war between Germany and the Allied Powers that had begun "
-         "in 1914. In which year was it signed?", "1919"),
-        ("In economics, what is the name for a sustained rise in the general price level of goods and "
-         "services?", "inflation"),
-    ),
-    "tech": (
-        ("An IPv4 address is written as four numbers separated by dots, each stored in 8 bits. How many bits "
-         "long is an IPv4 address?", "32"),
-        ("A USB drive holds 64 gigabytes and each photo takes 4 megabytes. Counting 1 gigabyte as 1,000 "
-         "megabytes, how many photos fit on the drive?", "16,000"),
-    ),
-    "travel": (
-        ("A flight leaves London at 09:00 local time and lands in New York 8 hours later; New York's clocks are "
-         "5 hours behind London's. At what local time does it land?", "12:00"),
-        ("Which document, issued by a country's government, certifies its holder's identity and citizenship "
-         "and is needed to cross most international borders?", "passport"),
-    ),
-    "other": (
-        ("In chess, each player starts with eight pawns and eight other pieces. How many pieces in total are on "
-         "the board at the start of a game?", "32"),
-        ("In association football, how many players of one team may be on the pitch at once, the goalkeeper "
-         "included?", "11"),
-    ),
-}
-
-# The opening line of each stage's prompt.
-INTRO = {
-    "filter": "You screen web documents for a data set of questions with short, checkable answers.",
-    "identify": "You classify a web document and name the people who would ask questions about it.",
-    "generate": "You write question-answer pairs from a web document, for training a model with checked answers.",
-    "check": "You check question-answer pairs that were written from a web document.",
-}
-
-
-# ----- prompts -------------------------------------------------------------------------------------------------
-
-
-def _document_block(text: str) -> str:
-    return f"<document>\n{text.strip()}\n</document>"
-
-
-def filter_prompt(text: str) -> str:
-    return "\n\n".join([
-        INTRO["filter"],
-        "Keep the document only if all three hold:\n"
-        "1. informative: it states facts, figures, definitions, steps or events (not an advert, a menu, a "
-        "cookie notice, a list of links or other boilerplate);\n"
-        "2. self-contained: it makes sense on its own, without missing pages, pictures or earlier context;\n"
-        "3. answerable: at least one question with a short, checkable answer can be written from it alone.",
-        _document_block(text),
-        'Reply with only a JSON object: {"keep": true, "reason": "<one short sentence>"} to keep the document, or '
-        '{"keep": false, "reason": "<one short sentence>"} to drop it.',
-    ])
-
-
-def identify_prompt(text: str) -> str:
-    domains = "\n".join(f"- {name}: {about}" for name, about in DOMAINS.items())
-    return "\n\n".join([
-        INTRO["identify"],
-        f"Domains:\n{domains}",
-        f"Choose the one domain that fits the document best, and 1 to {MAX_PERSONAS} personas: short descriptions "
-        "of different people who would want to learn something from it (e.g. \"a nursing student revising for an "
-        "exam\", \"a traveller planning a trip\").",
-        _document_block(text),
-        'Reply with only a JSON object: {"domain": "<one of ' + ", ".join(DOMAINS) + '>", '
-        '"personas": ["<persona>", ...]}',
-    ])
-
-
-def generate_prompt(text: str, domain: str, personas: list[str]) -> str:
-    who = "\n".join(f"{number}. {persona}" for number, persona in enumerate(personas, start=1))
-    examples = "\n".join(json.dumps({"question": q, "answer": a}) for q, a in FEW_SHOT[domain])
-    return "\n\n".join([
-        INTRO["generate"],
-        f"Domain: {domain}. Write one pair for each persona below: a question that persona might ask.\n{who}",
-        "Rules:\n"
-        "- Use only facts stated in the document.\n"
-        "- Whoever answers will NOT see the document: put into the question all the background it needs "
-        "(names, dates, places, quantities, definitions). Never write \"the document\", \"the text\" or "
-        "\"the passage\".\n"
-        f"- The answer is short and checkable: a number, a name, a date or at most {MAX_ANSWER_WORDS} words.\n"
-        "- The answer must not appear in the question.",
-        f"Examples of good pairs in this domain:\n{examples}",
-        _document_block(text),
-        'Reply with only a JSON object: {"pairs": [{"persona": "<persona>", "question": "<question>", '
-        '"answer": "<answer>"}, ...]}',
-    ])
-
-
-def check_prompt(text: str, pairs: list[Pair]) -> str:
-    listed = "\n".join(f"{number}. Question: {pair.question}\n   Answer: {pair.answer}"
-                       for number, pair in enumerate(pairs, start=1))
-    return "\n\n".join([
-        INTRO["check"],
-        "Whoever answers will see only the question, never the document. For each pair judge:\n"
-        "- self_contained: the question gives all the context needed to answer it without the document;\n"
-        "- correct: the document supports the answer;\n"
-        "- leaks_answer: the question states or gives away the answer.",
-        _document_block(text),
-        f"Pairs:\n{listed}",
-        'Reply with only a JSON object with one verdict per pair, in order: {"verdicts": [{"pair": 1, '
-        '"self_contained": true, "correct": true, "leaks_answer": false}, ...]}',
-    ])
-
-
-# ----- parsers -------------------------------------------------------------------------------------------------
-
-
-class MalformedReply(ValueError):
-    """A reply a stage cannot use: no JSON object, wrong keys or values that break the stage's rules."""
-
-
-class Pair(NamedTuple):
-    persona: str
-    question: str
-    answer: str
-
-
-class Verdict(NamedTuple):
-    self_contained: bool
-    correct: bool
-    leaks_answer: bool
-
-    @property
-    def passed(self) -> bool:
-        return self.self_contained and self.correct and not self.leaks_answer
-
-
-def json_object(text: str) -> dict[str, Any]:
-    """The first JSON object of a reply (see `ttclab.replies.reply_json`), or MalformedReply."""
-    value = reply_json(text)
-    if value is None:
-        raise MalformedReply("no JSON object in the reply")
-    return value
-
-
-def _boolean(data: dict[str, Any], key: str) -> bool:
-    value = data.get(key)
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in ("true", "yes", "false", "no"):
-        return value.strip().lower() in ("true", "yes")
-    raise MalformedReply(f"{key!r} must be true or false, got {value!r}")
-
-
-def _text(data: dict[str, Any], key: str) -> str:
-    value = data.get(key)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        value = str(value)
-    if not isinstance(value, str) or not value.strip():
-        raise MalformedReply(f"{key!r} must be a non-empty text, got {value!r}")
-    return " ".join(value.split())
-
-
-def words(text: str) -> list[str]:
-    """Lower-case words without punctuation: the form in which leaks and overlaps are judged."""
-    return re.findall(r"[^\W_]+", text.lower())
-
-
-def _contains(longer: list[str], shorter: list[str]) -> bool:
-    return f" {' '.join(shorter)} " in f" {' '.join(longer)} "
-
-
-def leaks(question: str, answer: str) -> bool:
-    """Whether the answer's words appear, in order and whole, in the question."""
-    answer_words = words(answer)
-    return bool(answer_words) and _contains(words(question), answer_words)
-
-
-def parse_filter(text: str) -> bool:
-    """Whether the filter kept the document."""
-    return _boolean(json_object(text), "keep")
-
-
-def _domain(value: Any) -> str:
-    name = re.sub(r"[\s\-]+", "_", str(value).strip().lower())
-    if name not in DOMAINS:
-        raise MalformedReply(f"unknown domain {value!r}: not one of {', '.join(DOMAINS)}")
-    return name
-
-
-def parse_identify(text: str) -> tuple[str, list[str]]:
-    """(domain, personas): a known domain and 1 to MAX_PERSONAS distinct personas."""
-    data = json_object(text)
-    domain = _domain(data.get("domain", ""))
-    personas = data.get("personas")
-    if isinstance(personas, str):
-        personas = [personas]
-    if not isinstance(personas, list) or not personas:
-        raise MalformedReply(f"'personas' must be a list of 1 to {MAX_PERSONAS} texts, got {personas!r}")
-    if len(personas) > MAX_PERSONAS:
-        raise MalformedReply(f"{len(personas)} personas: at most {MAX_PERSONAS} are allowed")
-    cleaned: dict[str, str] = {}
-    for persona in personas:
-        if not isinstance(persona, str) or not persona.strip():
-            raise MalformedReply(f"every persona must be a non-empty text, got {persona!r}")
-        cleaned.setdefault(" ".join(persona.split()).lower(), " ".join(persona.split()))
-    return domain, list(cleaned.values())
-
-
-def parse_generate(text: str, personas: list[str]) -> list[Pair]:
-    """One pair per persona at most, each with a short answer that the question does not contain.
-
-    A pair names its persona; one the identify stage did not give takes the persona in its position.
-    """
-    pairs = json_object(text).get("pairs")
-    if not isinstance(pairs, list) or not pairs:
-        raise MalformedReply("'pairs' must be a non-empty list of {persona, question, answer} objects")
-    if len(pairs) > len(personas):
-        raise MalformedReply(f"{len(pairs)} pairs for {len(personas)} persona(s): write one pair per persona")
-    known = {persona.lower(): persona for persona in personas}
-    result = []
-    for position, pair in enumerate(pairs):
-        if not isinstance(pair, dict):
-            raise MalformedReply(f"pair {position + 1} is not an object: {pair!r}")
-        question, answer = _text(pair, "question"), _text(pair, "answer")
-        if len(answer.split()) > MAX_ANSWER_WORDS:
-            raise MalformedReply(f"answer of pair {position + 1} has {len(answer.split())} words: "
-                                 f"at most {MAX_ANSWER_WORDS} are checkable")
-        if leaks(question, answer):
-            raise MalformedReply(f"pair {position + 1}: the answer {answer!r} appears in the question")
-        named = " ".join(str(pair.get("persona") or "").split()).lower()
-        result.append(Pair(known.get(named, personas[position]), question, answer))
-    return result
-
-
-def parse_check(text: str, count: int) -> list[Verdict]:
-    """One verdict per pair, in the pairs' order (by their `pair` numbers when every verdict has one)."""
-    verdicts = json_object(text).get("verdicts")
-    if not isinstance(verdicts, list) or len(verdicts) != count:
-        got = len(verdicts) if isinstance(verdicts, list) else repr(verdicts)
-        raise MalformedReply(f"'verdicts' must list {count} verdict(s), got {got}")
-    if not all(isinstance(verdict, dict) for verdict in verdicts):
-        raise MalformedReply("every verdict must be an object")
-    numbers = [verdict.get("pair") for verdict in verdicts]
-    if all(isinstance(number, int) and not isinstance(number, bool) for number in numbers):
-        if sorted(numbers) != list(range(1, count + 1)):
-            raise MalformedReply(f"verdicts are numbered {numbers}: number them 1 to {count}")
-        verdicts = [verdict for _, verdict in sorted(zip(numbers, verdicts, strict=True), key=lambda p: p[0])]
-    return [Verdict(_boolean(v, "self_contained"), _boolean(v, "correct"), _boolean(v, "leaks_answer"))
-            for v in verdicts]
-
-
-# ----- input ---------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -433,73 +137,6 @@ def read_documents(path: str | Path) -> list[Document]:
     return documents
 
 
-# ----- decontamination -----------------------------------------------------------------------------------------
-
-
-def load_eval_items(path: str | Path) -> list[str]:
-    """The items of an evaluation set: `question` of each JSONL line, or each non-empty line of a text file."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"decontamination set {path} does not exist: pass a .jsonl file with a 'question' field "
-                        "or a text file with one item per line")
-    if path.suffix.lower() == ".jsonl":
-        items = []
-        for number, record in json_lines(path, "a 'question'"):
-            question = record.get("question")
-            if not isinstance(question, str) or not question.strip():
-                raise UserError(f"{path}, line {number}: no 'question': every line needs a text 'question'")
-            items.append(question)
-        return items
-    try:
-        return [line for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
-    except UnicodeDecodeError as error:
-        raise UserError(f"decontamination set {path} is not UTF-8 text: save it as UTF-8") from error
-
-
-class Decontaminator:
-    """Word n-gram overlap with evaluation items.
-
-    Two texts overlap when they share a run of min(n, length of either) consecutive words (lower-cased,
-    punctuation dropped), and at least MIN_OVERLAP_WORDS: a text shorter than n words counts only if it appears
-    whole in the other. Every shared run starts with a shared MIN_OVERLAP_WORDS-gram, so those are indexed and
-    each hit is extended word by word.
-    """
-
-    def __init__(self, items: Iterable[str], n: int = 13) -> None:
-        check_count("n-gram size", n)
-        self.n = n
-        self.seed = min(MIN_OVERLAP_WORDS, n)
-        self.items: list[list[str]] = []
-        self.index: dict[tuple[str, ...], list[tuple[int, int]]] = {}
-        for item in items:
-            tokens = words(item)
-            if len(tokens) < self.seed:
-                continue
-            number = len(self.items)
-            self.items.append(tokens)
-            for start in range(len(tokens) - self.seed + 1):
-                self.index.setdefault(tuple(tokens[start:start + self.seed]), []).append((number, start))
-
-    def overlaps(self, text: str) -> bool:
-        tokens = words(text)
-        for start in range(len(tokens) - self.seed + 1):
-            for number, at in self.index.get(tuple(tokens[start:start + self.seed]), ()):
-                item = self.items[number]
-                need = max(self.seed, min(self.n, len(tokens), len(item)))
-                run = self.seed
-                while run < need and start + run < len(tokens) and at + run < len(item) \
-                        and tokens[start + run] == item[at + run]:
-                    run += 1
-                if run >= need:
-                    return True
-        return False
-
-    def contaminated(self, question: str, answer: str) -> bool:
-        """Whether the question, or the question followed by its answer, overlaps an evaluation item."""
-        return self.overlaps(question) or self.overlaps(f"{question} {answer}")
-
-
-# ----- settings ------------------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -551,7 +188,6 @@ def preset(name: str, **overrides: Any) -> WebscaleSettings:
     return WebscaleSettings(**preset_values(PRESETS, name, WebscaleSettings, "webscale", given))
 
 
-# ----- the run -------------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -834,69 +470,3 @@ def run_pipeline(settings: WebscaleSettings, model: Any = None,
 
     init_concurrency()
     return asyncio.run(run_pipeline_async(settings, model, progress))
-
-
-# ----- training on the output ----------------------------------------------------------------------------------
-
-ANSWER_INSTRUCTION = "End with your final answer as <answer>X</answer>, where X is a number, a name or a few words."
-_ARTICLES = {"a", "an", "the"}
-_SYMBOLS = re.compile(r"[$€£%]")
-
-
-def _plain(text: str) -> str:
-    return " ".join(word for word in words(text) if word not in _ARTICLES)
-
-
-def final_answer(completion: str) -> str | None:
-    """The answer in `<answer>` tags (or another form `extract_answer` reads), else the last non-empty line."""
-    found = extract_answer(completion).answer
-    if found:
-        return found
-    lines = [line.strip() for line in visible_text(completion).splitlines() if line.strip()]
-    return lines[-1] if lines else None
-
-
-def answer_matches(given: str | None, target: str) -> bool:
-    """Numbers by value (currency and percent signs aside), text regardless of case, punctuation and articles."""
-    if not given:
-        return False
-    if answers_match(given, target):
-        return True
-    bare = _SYMBOLS.sub("", target)
-    if parse_number(normalize(bare)) is not None:
-        return answers_match(_SYMBOLS.sub("", given), bare)
-    return bool(_plain(target)) and _plain(given) == _plain(target)
-
-
-def webscale_reward(completions: list[str], answer: list[str], **_: Any) -> list[float]:
-    """1.0 where the completion's final answer matches the record's answer, else 0.0 (a GRPO runner reward)."""
-    return [float(answer_matches(final_answer(completion), str(target)))
-            for completion, target in zip(completions, answer, strict=True)]
-
-
-def read_records(path: str | Path) -> list[dict[str, Any]]:
-    """The records of a pipeline output (.jsonl or .parquet)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"pipeline output {path} does not exist: run `ttclab data webscale IN {path}` first")
-    if path.suffix.lower() == ".parquet":
-        import pandas as pd
-
-        return pd.read_parquet(path).to_dict("records")
-    if path.suffix.lower() != ".jsonl":
-        raise UserError(f"pipeline output {path} must be .jsonl or .parquet")
-    return [record for _, record in json_lines(path, "a 'question' and an 'answer'")]
-
-
-def grpo_dataset(path: str | Path) -> list[dict[str, Any]]:
-    """Rows for `train_grpo`: a chat prompt asking the question (answer in tags), and the answer the reward reads."""
-    rows = []
-    for number, record in enumerate(read_records(path), start=1):
-        question, answer = record.get("question"), record.get("answer")
-        if not isinstance(question, str) or not isinstance(answer, str) or not question or not answer:
-            raise UserError(f"{path}, record {number}: needs a 'question' and an 'answer'")
-        rows.append({"prompt": [{"role": "user", "content": f"{question}\n\n{ANSWER_INSTRUCTION}"}],
-                     "answer": answer, "domain": record.get("domain", "")})
-    if not rows:
-        raise UserError(f"{path} has no records: there is nothing to train on")
-    return rows
