@@ -62,6 +62,23 @@ def test_tasks_lists_the_counting_family():
         assert name in result.output
 
 
+def test_tasks_tells_sweepable_tasks_from_evaluations_that_take_no_budget():
+    output = runner.invoke(app, ["tasks"]).output
+    sweepable, _, evaluations = output.partition("evaluations of fine-tuned models")
+    assert "counting:" in sweepable and "inoculation:" not in sweepable and "gcd_sycophancy" not in sweepable
+    for name in ("gcd_sycophancy", "spurious_sentiment", "reward_hacking", "memory_bench", "inoculation:"):
+        assert name in evaluations
+
+
+def test_sweeping_an_evaluation_without_a_budget_says_where_it_runs(tmp_path):
+    result = runner.invoke(app, ["sweep", "--tasks", "inoculation", "--budgets", "0", "--log-dir", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "take no budget, setup or strategy" in result.output
+    assert "inspect eval ttclab/gcd_sycophancy" in result.output
+    assert "--task-arg" not in result.output  # the old message pointed at the wrong flag
+    assert "questions" not in result.output  # nothing is announced before the error
+
+
 def test_grades_csv_missing_a_column_exits_2(tmp_path):
     table = tmp_path / "students.csv"
     table.write_text("Study_Hours_Per_Day,Sleep_Hours_Per_Day,Grades\n5,7,8\n")

@@ -52,13 +52,21 @@ def models() -> None:
 @app.command()
 @user_errors
 def tasks() -> None:
-    """List the tasks and task groups a sweep can name."""
-    from ttclab.tasks import TASK_GROUPS, TASKS
+    """List the tasks: those a sweep can run (with its groups), then the evaluations that take no budget."""
+    from ttclab.tasks import TASK_GROUPS, TASKS, sweepable
 
-    for name in TASKS:
-        typer.echo(name)
+    typer.echo("sweepable (ttclab sweep --tasks ...):")
+    for name in (name for name in TASKS if sweepable(name)):
+        typer.echo(f"  {name}")
     for group, members in TASK_GROUPS.items():
-        typer.echo(f"{group}: {', '.join(members)}")
+        if all(sweepable(member) for member in members):
+            typer.echo(f"  {group}: {', '.join(members)}")
+    typer.echo("evaluations of fine-tuned models and the memory agent, no budget (inspect eval ttclab/NAME):")
+    for name in (name for name in TASKS if not sweepable(name)):
+        typer.echo(f"  {name}")
+    for group, members in TASK_GROUPS.items():
+        if not any(sweepable(member) for member in members):
+            typer.echo(f"  {group}: {', '.join(members)}")
 
 
 @app.command()

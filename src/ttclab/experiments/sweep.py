@@ -210,9 +210,10 @@ def task_variants(config: SweepConfig, names: list[str]) -> dict[str, list[dict[
 
 def data_sources(config: SweepConfig) -> dict[str, str]:
     """Task -> where its questions come from in this sweep, in words (said before a long sweep starts)."""
-    from ttclab.tasks import data_source, resolve_task_names
+    from ttclab.tasks import check_sweepable, data_source, resolve_task_names
 
     names = resolve_task_names(",".join(config.tasks))
+    check_sweepable(names)
     return {name: data_source(name, variants[0]) for name, variants in task_variants(config, names).items()}
 
 
@@ -226,11 +227,12 @@ def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[An
     """One Inspect task per (model, task, setup, budget), every argument checked before anything runs."""
     from inspect_ai import task_with
 
-    from ttclab.tasks import TASKS, resolve_task_names
+    from ttclab.tasks import TASKS, check_sweepable, resolve_task_names
 
     if config.limit is not None and config.limit < 1:
         raise UserError(f"invalid --limit {config.limit}: use 1 or more questions per task")
     names = resolve_task_names(",".join(config.tasks))
+    check_sweepable(names)
     variants = task_variants(config, names)
     models = models if models is not None else [None]
     tasks = []

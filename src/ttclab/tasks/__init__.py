@@ -46,6 +46,29 @@ TASK_GROUPS["all"] = [name for name in TASKS
                       if name not in (*MEMORY_TASKS, *TASK_GROUPS["inoculation"], "chains")]
 
 
+# What makes a task sweepable: a budget, the two setups and a strategy. The others evaluate fine-tuned models
+# (the inoculation settings) or the memory agent, and run under `inspect eval`.
+SWEEP_PARAMETERS = ("budget", "setup", "strategy")
+
+
+def sweepable(name: str) -> bool:
+    """Whether `ttclab sweep` can run task `name` (it takes a budget, a setup and a strategy)."""
+    import inspect
+
+    return set(SWEEP_PARAMETERS) <= set(inspect.signature(TASKS[name]).parameters)
+
+
+def check_sweepable(names: list[str]) -> None:
+    """One error naming every task a sweep cannot run, and where each of them runs instead."""
+    other = [name for name in names if not sweepable(name)]
+    if other:
+        runnable = ", ".join(name for name in TASKS if sweepable(name))
+        raise UserError(
+            f"{', '.join(other)} take no budget, setup or strategy (they evaluate fine-tuned models or the memory "
+            f"agent): run them with `inspect eval ttclab/{other[0]}`; `ttclab sweep` runs {runnable}"
+        )
+
+
 # Where a task's questions come from when no `data` is given: our generators (the paper's format and scaling
 # column, not its items) or the public files themselves.
 GENERATED = "generated from the seed"
