@@ -45,3 +45,35 @@ def test_unknown_task_names_the_choices() -> None:
 def test_empty_spec() -> None:
     with pytest.raises(UserError, match="no tasks"):
         resolve_task_names(" , ")
+
+
+def test_every_sweepable_task_takes_the_shared_parameters_declared_once() -> None:
+    import inspect
+    from dataclasses import fields
+
+    from ttclab.tasks import sweepable
+    from ttclab.tasks.budgeted import TaskSettings
+
+    shared = {f.name: f.default for f in fields(TaskSettings)}
+    for name in (name for name in TASKS if sweepable(name)):
+        parameters = inspect.signature(TASKS[name]).parameters
+        assert set(shared) <= set(parameters), name
+        for key, default in shared.items():
+            expected = 4096 if (name, key) == ("arc", "answer_tokens") else default  # ARC's one changed default
+            assert parameters[key].default == expected, (name, key)
+
+
+def test_shared_parameters_reach_the_task_and_its_log(tmp_path) -> None:
+    from inspect_ai import eval as inspect_eval
+    from inspect_ai.model import ModelOutput, ModelUsage
+
+    output = ModelOutput.from_content(model="mockllm/model", content="<answer>2</answer>")
+    output.usage = ModelUsage(input_tokens=1, output_tokens=1, total_tokens=2)
+    [log] = inspect_eval(TASKS["famous_paradoxes"](n=1, budget=64, seed=3, cautioned=True), model="mockllm/model",
+                         model_args={"custom_outputs": [output]}, log_dir=str(tmp_path), display="none")
+    args = log.eval.task_args
+    assert (args["budget"], args["seed"], args["cautioned"], args["setup"], args["strategy"]) == (
+        64, 3, True, "controlled", "plain")
+    assert "64 tokens" in log.samples[0].messages[0].text  # the budget reached the system prompt
+    with pytest.raises(UserError, match="invalid cautioned 'False'"):
+        TASKS["zebra"](n=1, cautioned="False")

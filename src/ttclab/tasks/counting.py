@@ -24,7 +24,7 @@ from inspect_ai.dataset import Sample
 
 from ttclab.errors import UserError
 from ttclab.specs import check_count, parse_int_ranges
-from ttclab.tasks.budgeted import budgeted_task
+from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
 from ttclab.tasks.jsonl import load_jsonl
 
 ANSWER = "2"
@@ -499,101 +499,55 @@ def famous_paradoxes_samples(n: int, seed: int) -> list[Sample]:
 def _counting_task(
     name: str,
     samples: Callable[[], list[Sample]],
+    settings: TaskSettings,
     *,
     n: int,
     data: str | None,
     scaling_column: str | None,
-    **common: Any,
 ) -> Task:
     """One shape for the family: the shared budgeted task, over generated questions or a data file."""
     _check_n(n)
     return budgeted_task(
         name,
         (lambda: load_jsonl(data)) if data is not None else samples,
+        settings,
         family="counting",
         scaling_column=scaling_column,
-        **common,
     )
 
 
 @task
+@shared_parameters()
 def misleading_math(
-    budget: int = 0,
-    setup: str = "controlled",
+    settings: TaskSettings,
     n: int = 100,
-    seed: int = 0,
     data: str | None = None,
-    strategy: str = "plain",
     distractors: str = DEFAULT_DISTRACTORS,
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 1024,
-    natural_ceiling: int = 16384,
-    memory: str | None = None,
-    memory_file: str | None = None,
 ) -> Task:
     """Counting with numeric distractors. With `data`, the file's items are used whole (n and
     distractors are not applied: select with Inspect's --limit/--sample-id)."""
     counts = parse_counts(distractors, len(MATH_DISTRACTORS))
-    return _counting_task(
-        "misleading_math",
-        lambda: misleading_math_samples(n, seed, counts),
-        budget=budget, setup=setup, n=n, seed=seed, data=data, strategy=strategy, cautioned=cautioned,
-        control=control, answer_tokens=answer_tokens, natural_ceiling=natural_ceiling,
-        memory=memory, memory_file=memory_file,
-        scaling_column="num_distractors",
-    )
+    return _counting_task("misleading_math", lambda: misleading_math_samples(n, settings.seed, counts), settings,
+                          n=n, data=data, scaling_column="num_distractors")
 
 
 @task
+@shared_parameters()
 def misleading_python(
-    budget: int = 0,
-    setup: str = "controlled",
+    settings: TaskSettings,
     n: int = 100,
-    seed: int = 0,
     data: str | None = None,
-    strategy: str = "plain",
     distractors: str = DEFAULT_DISTRACTORS,
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 1024,
-    natural_ceiling: int = 16384,
-    memory: str | None = None,
-    memory_file: str | None = None,
 ) -> Task:
     """Counting with Python-snippet distractors. With `data`, the file's items are used whole."""
     counts = parse_counts(distractors, len(PYTHON_DISTRACTORS))
-    return _counting_task(
-        "misleading_python",
-        lambda: misleading_python_samples(n, seed, counts),
-        budget=budget, setup=setup, n=n, seed=seed, data=data, strategy=strategy, cautioned=cautioned,
-        control=control, answer_tokens=answer_tokens, natural_ceiling=natural_ceiling,
-        memory=memory, memory_file=memory_file,
-        scaling_column="num_distractors",
-    )
+    return _counting_task("misleading_python", lambda: misleading_python_samples(n, settings.seed, counts), settings,
+                          n=n, data=data, scaling_column="num_distractors")
 
 
 @task
-def famous_paradoxes(
-    budget: int = 0,
-    setup: str = "controlled",
-    n: int = 100,
-    seed: int = 0,
-    data: str | None = None,
-    strategy: str = "plain",
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 1024,
-    natural_ceiling: int = 16384,
-    memory: str | None = None,
-    memory_file: str | None = None,
-) -> Task:
+@shared_parameters()
+def famous_paradoxes(settings: TaskSettings, n: int = 100, data: str | None = None) -> Task:
     """Trivial questions in paradox framing; no scaling column (break down by `paradox` instead)."""
-    return _counting_task(
-        "famous_paradoxes",
-        lambda: famous_paradoxes_samples(n, seed),
-        budget=budget, setup=setup, n=n, seed=seed, data=data, strategy=strategy, cautioned=cautioned,
-        control=control, answer_tokens=answer_tokens, natural_ceiling=natural_ceiling,
-        memory=memory, memory_file=memory_file,
-        scaling_column=None,
-    )
+    return _counting_task("famous_paradoxes", lambda: famous_paradoxes_samples(n, settings.seed), settings,
+                          n=n, data=data, scaling_column=None)

@@ -69,7 +69,7 @@ from ttclab.errors import UserError
 from ttclab.outcomes import outcome_of
 from ttclab.replies import clean, extract_answer, parse_number
 from ttclab.specs import check_count
-from ttclab.tasks.budgeted import budgeted_task
+from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
 from ttclab.thinking.budget import PAPER_SHOTS
 
 HOURS: tuple[str, ...] = (
@@ -410,39 +410,22 @@ def grades_scorer() -> Scorer:
 
 
 @task
+@shared_parameters()
 def grades_regression(
-    budget: int = 0,
-    setup: str = "controlled",
+    settings: TaskSettings,
     n: int = 100,
-    seed: int = 0,
     data: str | None = None,
-    strategy: str = "plain",
     shots: int = 0,
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 1024,
-    natural_ceiling: int = 16384,
-    memory: str | None = None,
-    memory_file: str | None = None,
 ) -> Task:
     """Predict Grades from lifestyle records, zero- or few-shot; scored by squared error."""
     check_count("n", n)
     check_shots(shots)
     return budgeted_task(
         "grades_regression",
-        lambda: grades_regression_samples(n, seed, shots, data),
+        lambda: grades_regression_samples(n, settings.seed, shots, data),
+        settings,
         family="regression",
         scaling_column="shots",
-        budget=budget,
-        setup=setup,
-        seed=seed,
-        strategy=strategy,
-        cautioned=cautioned,
-        control=control,
-        answer_tokens=answer_tokens,
-        natural_ceiling=natural_ceiling,
-        memory=memory,
-        memory_file=memory_file,
         scorer=grades_scorer(),
         # the variant keeps 0-, 8- and 16-shot runs apart as separate curves in the analysis frame
         metadata={"score_kind": "squared_error", "variant": f"{shots}-shot"},

@@ -32,7 +32,7 @@ from ttclab.files import downloaded_file, shared_data_dir
 from ttclab.replies import clean, parse_number
 from ttclab.specs import check_count, parse_int_ranges
 from ttclab.tasks.answers import answer_scorer
-from ttclab.tasks.budgeted import budgeted_task
+from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
 
 DEFAULT_SIZES = "5-8"
 
@@ -210,21 +210,13 @@ def house_scorer() -> Scorer:
 
 
 @task
+@shared_parameters()
 def zebra(
-    budget: int = 0,
-    setup: str = "controlled",
+    settings: TaskSettings,
     n: int = 100,
-    seed: int = 0,
     data: str | None = None,
-    strategy: str = "plain",
     sizes: str = DEFAULT_SIZES,
     distracting: bool = True,
-    cautioned: bool = False,
-    control: str | None = None,
-    answer_tokens: int = 1024,
-    natural_ceiling: int = 16384,
-    memory: str | None = None,
-    memory_file: str | None = None,
 ) -> Task:
     """Zebra puzzles: which house does one person live in? With `data` (BBEH's task.json, or `bbeh` to find
     or fetch it), the file's puzzles are used whole (n, sizes and distracting are not applied: select with
@@ -233,18 +225,10 @@ def zebra(
     check_count("n", n)
     return budgeted_task(
         "zebra",
-        (lambda: load_bbeh(data)) if data is not None else (lambda: zebra_samples(n, seed, size_list, distracting)),
+        (lambda: load_bbeh(data)) if data is not None
+        else (lambda: zebra_samples(n, settings.seed, size_list, distracting)),
+        settings,
         family="zebra",
         scaling_column="grid_size",
-        budget=budget,
-        setup=setup,
-        seed=seed,
-        strategy=strategy,
-        cautioned=cautioned,
-        control=control,
-        answer_tokens=answer_tokens,
-        natural_ceiling=natural_ceiling,
-        memory=memory,
-        memory_file=memory_file,
         scorer=house_scorer(),
     )
