@@ -60,10 +60,10 @@ from ttclab.analysis.diagnostics import (
     self_preservation,
 )
 from ttclab.analysis.spurious import COLUMNS as SPURIOUS_COLUMNS
+from ttclab.data.counting import PARADOXES
 from ttclab.errors import UserError
 from ttclab.tasks.ai_risk import ai_risk
 from ttclab.tasks.counting import (
-    PARADOXES,
     famous_paradoxes,
     famous_paradoxes_samples,
     misleading_math,

@@ -31,8 +31,9 @@ from ttclab.analysis.spurious import (
     feature_correlations,
     pearson,
 )
+from ttclab.data.students import FEATURES, ORDINALS
 from ttclab.tasks.counting import misleading_math
-from ttclab.tasks.regression import FEATURES, ORDINALS, grades_regression, grades_regression_samples
+from ttclab.tasks.regression import grades_regression, grades_regression_samples
 
 N = 40
 SEED = 3

@@ -10,13 +10,10 @@ from pathlib import Path
 import pytest
 from inspect_ai.dataset import Sample
 
+from ttclab.data.counting import CATEGORIES, MATH_DISTRACTORS, PARADOXES, PYTHON_DISTRACTORS
 from ttclab.errors import UserError
 from ttclab.replies import answers_match
 from ttclab.tasks.counting import (
-    CATEGORIES,
-    MATH_DISTRACTORS,
-    PARADOXES,
-    PYTHON_DISTRACTORS,
     famous_paradoxes,
     famous_paradoxes_samples,
     misleading_math,

@@ -16,21 +16,15 @@ from inspect_ai.dataset import Sample
 from inspect_ai.model import ChatMessage, GenerateConfig, ModelOutput, ModelUsage
 from inspect_ai.tool import ToolChoice, ToolInfo
 
+from ttclab.data.students import FEATURES, HOURS, ORDINALS, STRESS_LEVELS, Student, generate_students, load_students
 from ttclab.errors import UserError
 from ttclab.tasks.regression import (
-    FEATURES,
-    HOURS,
-    ORDINALS,
     POOL_SIZE,
-    STRESS_LEVELS,
     UNSCORED_VALUE,
-    Student,
     format_record,
-    generate_students,
     grades_prompt,
     grades_regression,
     grades_regression_samples,
-    load_students,
     parse_prediction,
     pick_examples,
 )

@@ -23,7 +23,7 @@ Measures (all matching is case-insensitive; see docs/failure_modes.md for the re
   Reported: `engaged_share` (engaged sentences / sentences), `numbers_reused` (distinct distractor
   numbers in the reasoning) and `number_mentions` (their occurrences).
 - **Familiar framing** (`framing`, samples with `paradox`). `FRAMINGS` lists, per frame of
-  `counting.PARADOXES`, the paradox's names and markers of its textbook solution (Monty Hall: "switch",
+  `ttclab.data.counting.PARADOXES`, the paradox's names and markers of its textbook solution (Monty Hall: "switch",
   "2/3"; birthday: "23", "50%", "365", ...). Phrases match whole words (a number is not matched inside a
   longer number or decimal). Reported: `name_mentions`, `solution_mentions`, and whether each is > 0.
 - **Loss of focus** (`loss_of_focus`, every task; the paper's case is zebra deduction). Revisits and
@@ -235,7 +235,7 @@ class Framing:
     solution: tuple[str, ...]
 
 
-# Keys are exactly the frame names of `ttclab.tasks.counting.PARADOXES` (a test checks this).
+# Keys are exactly the frame names of `ttclab.data.counting.PARADOXES` (a test checks this).
 FRAMINGS: dict[str, Framing] = {
     "birthday_paradox": Framing(
         names=("birthday paradox", "birthday problem"),

@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 
 from ttclab.analysis.frame import build_frame
-from ttclab.tasks.regression import FEATURES, ORDINALS, TARGET, parse_prediction
+from ttclab.data.students import FEATURES, ORDINALS, TARGET
+from ttclab.tasks.regression import parse_prediction
 
 GROUP_KEY = ["model", "task", "setup", "strategy", "budget", "shots"]
 COLUMNS = [*GROUP_KEY, "feature", "corr_prediction", "corr_truth", "n"]
