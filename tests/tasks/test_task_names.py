@@ -77,3 +77,15 @@ def test_shared_parameters_reach_the_task_and_its_log(tmp_path) -> None:
     assert "64 tokens" in log.samples[0].messages[0].text  # the budget reached the system prompt
     with pytest.raises(UserError, match="invalid cautioned 'False'"):
         TASKS["zebra"](n=1, cautioned="False")
+
+
+def test_the_labels_a_task_writes_are_the_labels_the_frame_reads() -> None:
+    from ttclab.tasks.budgeted import TaskLabels
+
+    for name, make in TASKS.items():
+        labels = TaskLabels.read(make(n=1).metadata or {})
+        assert labels is not None, name
+        assert labels.score_kind in ("correct", "squared_error"), name
+    assert TaskLabels.read(TASKS["grades_regression"](n=1, shots=8).metadata) == TaskLabels(
+        "regression", "shots", score_kind="squared_error", variant="8-shot")
+    assert TaskLabels.read({"other": 1}) is None  # a log of another task is not ours

@@ -73,7 +73,7 @@ def test_bad_counts_are_refused_before_any_generation() -> None:
 def test_task_builds_with_the_scaling_column() -> None:
     task = zebra(n=4, sizes="3-4")
     assert isinstance(task, Task)
-    assert task.metadata == {"family": "zebra", "scaling_column": "grid_size"}
+    assert task.metadata == {"family": "zebra", "scaling_column": "grid_size", "score_kind": "correct"}
     assert len(task.dataset) == 4
 
 
@@ -126,7 +126,7 @@ def test_bbeh_file_loads_whole(bbeh_file: Path) -> None:
 
     task = zebra(data=str(bbeh_file), n=3, sizes="6")  # n and sizes do not filter a data file
     assert len(task.dataset) == 200
-    assert task.metadata == {"family": "zebra", "scaling_column": "grid_size"}
+    assert task.metadata == {"family": "zebra", "scaling_column": "grid_size", "score_kind": "correct"}
 
 
 def test_grid_size_rule() -> None:
@@ -221,7 +221,7 @@ def test_eval_end_to_end(tmp_path: Path) -> None:
     )
     assert log.status == "success", log.error
     assert log.eval.task.endswith("zebra")
-    assert log.eval.metadata == {"family": "zebra", "scaling_column": "grid_size"}
+    assert log.eval.metadata == {"family": "zebra", "scaling_column": "grid_size", "score_kind": "correct"}
     assert log.samples is not None and len(log.samples) == 3
     expected_prompt = system_prompt(Budget(tokens=0))
     outcomes = {}

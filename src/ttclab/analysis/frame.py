@@ -44,6 +44,7 @@ from inspect_ai.scorer import Score, value_to_float
 from ttclab.errors import UserError
 from ttclab.outcomes import OUTCOMES as _OUTCOMES
 from ttclab.outcomes import score_outcome
+from ttclab.tasks.budgeted import TaskLabels, TaskSettings
 
 logger = logging.getLogger(__name__)
 
@@ -72,10 +73,9 @@ OUTCOMES = list(_OUTCOMES)  # pandas indexes columns with lists, not tuples
 SCORER_NAME = "answer_scorer"
 # Task scorers the frame reads by name (a log with a single score of any name is read too).
 SCORER_NAMES = (SCORER_NAME, "grades_scorer")
-SCORE_KINDS = ("correct", "squared_error")
-DEFAULT_SCORE_KIND = "correct"
-DEFAULT_SETUP = "controlled"
-DEFAULT_STRATEGY = "plain"
+DEFAULT_SCORE_KIND = TaskLabels.score_kind
+DEFAULT_SETUP = TaskSettings.setup
+DEFAULT_STRATEGY = TaskSettings.strategy
 
 # Sample fields we never look at: skipping them keeps reading cheap on long reasoning traces.
 _HEAVY_FIELDS = {"messages", "events", "attachments", "store", "events_data", "timelines", "output"}
@@ -210,7 +210,7 @@ def _scan(log_dir: str | Path) -> tuple[list[_LogHeader], list[tuple[str, str]]]
             logger.warning("Skipping unreadable log %s: %s", info.name, exc)
             skipped.append((info.name, f"unreadable ({type(exc).__name__}: {exc})"))
             continue
-        if "family" not in {**(log.eval.metadata or {}), **(log.metadata or {})}:
+        if TaskLabels.read({**(log.eval.metadata or {}), **(log.metadata or {})}) is None:
             skipped.append((info.name, f"task {log.eval.task!r} is not a ttclab task"))
             continue
         headers.append(_header(info, log))
@@ -225,10 +225,11 @@ def _scan(log_dir: str | Path) -> tuple[list[_LogHeader], list[tuple[str, str]]]
 
 def _header(info: EvalLogInfo, log: EvalLog) -> _LogHeader:
     args = log.eval.task_args or {}
-    metadata = {**(log.eval.metadata or {}), **(log.metadata or {})}
+    labels = TaskLabels.read({**(log.eval.metadata or {}), **(log.metadata or {})})
+    assert labels is not None  # _scan keeps only ttclab logs
     setup = str(args.get("setup", DEFAULT_SETUP))
     budget = None if setup == "natural" else args.get("budget")  # natural runs have no budget (the task's 0 is moot)
-    variant = metadata.get("variant")
+    variant = labels.variant
     return _LogHeader(
         location=info.name,
         model=log.eval.model,
@@ -236,8 +237,8 @@ def _header(info: EvalLogInfo, log: EvalLog) -> _LogHeader:
         budget=None if budget is None else int(budget),
         setup=setup,
         strategy=str(args.get("strategy", DEFAULT_STRATEGY)),
-        scaling_column=metadata.get("scaling_column"),
-        score_kind=str(metadata.get("score_kind") or DEFAULT_SCORE_KIND),
+        scaling_column=labels.scaling_column,
+        score_kind=labels.score_kind,
         sample_ids=tuple(log.eval.dataset.sample_ids or ()),
         epochs=log.eval.config.epochs or 1,
         rank=(

@@ -35,7 +35,7 @@ from ttclab.outcomes import outcome_of
 from ttclab.replies import answers_match, extract_answer, normalize
 from ttclab.specs import check_count
 from ttclab.tasks.answers import outcome_shares
-from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
+from ttclab.tasks.budgeted import TaskLabels, TaskSettings, budgeted_task, shared_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -591,9 +591,7 @@ def ai_risk(
         "ai_risk",
         lambda: ai_risk_samples(chosen, data, n),
         settings,
-        family="ai_risk",
-        scaling_column="subset",
+        TaskLabels("ai_risk", "subset"),
         scorer=ai_risk_scorer(),
-        metadata={"score_kind": "correct"},
     )
 

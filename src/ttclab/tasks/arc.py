@@ -42,7 +42,7 @@ from ttclab.outcomes import TRUNCATION_STOP_REASONS
 from ttclab.replies import fenced_blocks, visible_text
 from ttclab.specs import check_count
 from ttclab.tasks.answers import outcome_shares
-from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
+from ttclab.tasks.budgeted import TaskLabels, TaskSettings, budgeted_task, shared_parameters
 
 MODES = ("program", "grid")
 Grid = list[list[int]]
@@ -339,8 +339,7 @@ def arc(
         "arc",
         lambda: arc_samples(choose_tasks(load_tasks(version, split, folder), n, settings.seed), mode),
         settings,
-        family="arc",
-        scaling_column=None,
+        TaskLabels("arc"),
         scorer=arc_scorer(),
         metadata={"mode": mode, "version": version, "split": split},
         wrap=(lambda solver: program_solver(solver, attempts=attempts, retries=retries)) if mode == "program"

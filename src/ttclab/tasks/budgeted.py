@@ -45,6 +45,30 @@ class TaskSettings:
 
 
 SHARED = tuple(f.name for f in fields(TaskSettings))
+SCORE_KINDS = ("correct", "squared_error")
+
+
+@dataclass(frozen=True)
+class TaskLabels:
+    """What a task's log says about the curves it belongs to, written by `budgeted_task` into the task's metadata
+    and read back by the analysis frame: one typed key instead of strings spelled on both sides."""
+
+    family: str
+    scaling_column: str | None = None
+    score_kind: str = "correct"  # one of SCORE_KINDS: right or wrong, or a squared error (regression)
+    variant: str | None = None  # a task-level setting that makes its own curve, e.g. "8-shot"
+
+    def metadata(self) -> dict[str, Any]:
+        labels = {f.name: getattr(self, f.name) for f in fields(self)}
+        return labels if self.variant is not None else {k: v for k, v in labels.items() if k != "variant"}
+
+    @classmethod
+    def read(cls, metadata: dict[str, Any]) -> TaskLabels | None:
+        """The labels in a log's metadata; None when the log is not of a ttclab task (no family)."""
+        if "family" not in metadata:
+            return None
+        return cls(family=str(metadata["family"]), scaling_column=metadata.get("scaling_column"),
+                   score_kind=str(metadata.get("score_kind") or cls.score_kind), variant=metadata.get("variant"))
 
 
 def shared_parameters(**defaults: Any) -> Callable[[Callable[..., Task]], Callable[..., Task]]:
@@ -75,9 +99,8 @@ def budgeted_task(
     name: str,
     samples: Callable[[], Sequence[Sample]],
     settings: TaskSettings,
+    labels: TaskLabels,
     *,
-    family: str,
-    scaling_column: str | None,
     scorer: Scorer | None = None,
     metadata: dict[str, Any] | None = None,
     wrap: Callable[[Solver], Solver] | None = None,
@@ -110,5 +133,5 @@ def budgeted_task(
         dataset=MemoryDataset(list(samples()), name=name),
         solver=solver,
         scorer=scorer,
-        metadata={"family": family, "scaling_column": scaling_column, **(metadata or {})},
+        metadata={**labels.metadata(), **(metadata or {})},
     )

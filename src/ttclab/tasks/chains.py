@@ -27,7 +27,7 @@ from ttclab.data.chains import (
 )
 from ttclab.errors import UserError
 from ttclab.specs import check_count, parse_int_ranges
-from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
+from ttclab.tasks.budgeted import TaskLabels, TaskSettings, budgeted_task, shared_parameters
 
 DEFAULT_HORIZONS = "1-5"
 
@@ -86,6 +86,5 @@ def chains(
         "chains",
         lambda: chains_samples(n, settings.seed, horizon_list, atoms, gsm8k, ceiling),
         settings,
-        family="chains",
-        scaling_column="horizon",
+        TaskLabels("chains", "horizon"),
     )

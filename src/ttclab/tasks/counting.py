@@ -25,7 +25,7 @@ from inspect_ai.dataset import Sample
 from ttclab.data.counting import CATEGORIES, MATH_DISTRACTORS, PARADOXES, PYTHON_DISTRACTORS, Distractor
 from ttclab.errors import UserError
 from ttclab.specs import check_count, parse_int_ranges
-from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
+from ttclab.tasks.budgeted import TaskLabels, TaskSettings, budgeted_task, shared_parameters
 from ttclab.tasks.jsonl import load_jsonl
 
 ANSWER = "2"
@@ -137,8 +137,7 @@ def _counting_task(
         name,
         (lambda: load_jsonl(data)) if data is not None else samples,
         settings,
-        family="counting",
-        scaling_column=scaling_column,
+        TaskLabels("counting", scaling_column),
     )
 
 

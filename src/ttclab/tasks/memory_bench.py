@@ -40,6 +40,7 @@ from ttclab.models.names import as_model
 from ttclab.replies import visible_text
 from ttclab.specs import check_count
 from ttclab.tasks.answers import outcome_shares
+from ttclab.tasks.budgeted import TaskLabels
 
 CATEGORIES = ("retrieval", "update", "clarification", "filter")
 DEFAULT_CATEGORIES = ",".join(CATEGORIES)
@@ -424,5 +425,5 @@ def memory_bench(
         dataset=MemoryDataset(memory_bench_samples(n, seed, chosen), name="memory_bench"),
         solver=memory_agent(max_steps),
         scorer=memory_bench_scorer(judge),
-        metadata={"family": "memory_bench", "scaling_column": "category", "score_kind": "correct"},
+        metadata=TaskLabels("memory_bench", "category").metadata(),
     )

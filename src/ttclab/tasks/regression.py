@@ -48,7 +48,7 @@ from ttclab.errors import UserError
 from ttclab.outcomes import outcome_of
 from ttclab.replies import clean, extract_answer, parse_number
 from ttclab.specs import check_count
-from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
+from ttclab.tasks.budgeted import TaskLabels, TaskSettings, budgeted_task, shared_parameters
 from ttclab.thinking.budget import PAPER_SHOTS
 
 POOL_SIZE = 256  # generated few-shot pool: far more than any shot count the paper uses
@@ -244,9 +244,7 @@ def grades_regression(
         "grades_regression",
         lambda: grades_regression_samples(n, settings.seed, shots, data),
         settings,
-        family="regression",
-        scaling_column="shots",
-        scorer=grades_scorer(),
         # the variant keeps 0-, 8- and 16-shot runs apart as separate curves in the analysis frame
-        metadata={"score_kind": "squared_error", "variant": f"{shots}-shot"},
+        TaskLabels("regression", "shots", score_kind="squared_error", variant=f"{shots}-shot"),
+        scorer=grades_scorer(),
     )

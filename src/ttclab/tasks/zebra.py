@@ -32,7 +32,7 @@ from ttclab.files import downloaded_file, shared_data_dir
 from ttclab.replies import clean, parse_number
 from ttclab.specs import check_count, parse_int_ranges
 from ttclab.tasks.answers import answer_scorer
-from ttclab.tasks.budgeted import TaskSettings, budgeted_task, shared_parameters
+from ttclab.tasks.budgeted import TaskLabels, TaskSettings, budgeted_task, shared_parameters
 
 DEFAULT_SIZES = "5-8"
 
@@ -228,7 +228,6 @@ def zebra(
         (lambda: load_bbeh(data)) if data is not None
         else (lambda: zebra_samples(n, settings.seed, size_list, distracting)),
         settings,
-        family="zebra",
-        scaling_column="grid_size",
+        TaskLabels("zebra", "grid_size"),
         scorer=house_scorer(),
     )
