@@ -133,7 +133,8 @@ def test_a_sweep_whose_every_call_failed_exits_non_zero_with_the_counts(tmp_path
     def down(*args):
         raise RuntimeError("the provider is down")
 
-    monkeypatch.setattr(sweeps, "build_models", lambda config: [get_model("mockllm/model", custom_outputs=down)])
+    model = get_model("mockllm/model", custom_outputs=down)
+    monkeypatch.setattr(sweeps, "build_models", lambda config, names=None: [model])
     args = ["sweep", "--tasks", "misleading_math", "--models", "mockllm/model", "--budgets", "0,64", "--limit", "3",
             "--log-dir", str(tmp_path / "logs"), "--display", "none"]
     result = CliRunner().invoke(app, args)
@@ -155,7 +156,8 @@ def test_a_corrupt_log_is_named_set_aside_and_its_task_run_again(tmp_path, monke
         output.usage = ModelUsage(input_tokens=5, output_tokens=5, total_tokens=10)
         return output
 
-    monkeypatch.setattr(sweeps, "build_models", lambda config: [get_model("mockllm/model", custom_outputs=answer)])
+    model = get_model("mockllm/model", custom_outputs=answer)
+    monkeypatch.setattr(sweeps, "build_models", lambda config, names=None: [model])
     logs = tmp_path / "logs"
     args = ["sweep", "--tasks", "misleading_math", "--models", "mockllm/model", "--budgets", "0", "--limit", "2",
             "--log-dir", str(logs), "--display", "none"]
@@ -278,3 +280,38 @@ def test_paper_preset_builds_bbehs_200_puzzles_and_three_regression_curves():
     assert {s.metadata["source"] for s in zebra[0].dataset} == {"bbeh"}
     assert sorted(t.metadata["variant"] for t in tasks if t.name.endswith("grades_regression")) == [
         "0-shot", "16-shot", "8-shot"]
+
+
+def test_a_sweep_builds_each_task_once_and_loads_models_after_checking_them(tmp_path, monkeypatch):
+    import functools
+
+    from inspect_ai.model import ModelOutput, ModelUsage, get_model
+
+    from ttclab.experiments import sweep as sweeps
+    from ttclab.tasks import TASKS
+
+    built, loaded = [], []
+    original = TASKS["misleading_math"]
+
+    @functools.wraps(original)
+    def counted(**args):
+        built.append(args["budget"])
+        return original(**args)
+
+    monkeypatch.setitem(TASKS, "misleading_math", counted)
+
+    def answer(*args):
+        output = ModelOutput.from_content("mockllm/model", "<answer>2</answer>")
+        output.usage = ModelUsage(input_tokens=5, output_tokens=5, total_tokens=10)
+        return output
+
+    def models(config, names=None):
+        loaded.append(list(built))  # what had been built when the models were loaded
+        return [get_model("mockllm/model", custom_outputs=answer)]
+
+    monkeypatch.setattr(sweeps, "build_models", models)
+    outcome = sweeps.run_sweep(SweepConfig(tasks=("misleading_math",), models=("mockllm/model",), budgets=(0, 64),
+                                           limit=2, log_dir=str(tmp_path / "logs"), display="none"))
+    assert outcome
+    assert built == [0, 64]  # once per budget, not once to check and again to run
+    assert loaded == [[0, 64]]  # every task was built (and so checked) before the model was loaded

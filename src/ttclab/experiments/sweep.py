@@ -223,10 +223,9 @@ def _all_task_names() -> list[str]:
     return list(TASKS)
 
 
-def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[Any]:
-    """One Inspect task per (model, task, setup, budget), every argument checked before anything runs."""
-    from inspect_ai import task_with
-
+def plan_tasks(config: SweepConfig, model_names: list[str]) -> list[tuple[str, int, Any]]:
+    """(model name, epochs, task) per model, grid cell, strategy and task variant: every argument checked and
+    every task built once, before any model is loaded (a model's grid needs only its name)."""
     from ttclab.tasks import TASKS, check_sweepable, resolve_task_names
 
     if config.limit is not None and config.limit < 1:
@@ -234,10 +233,8 @@ def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[An
     names = resolve_task_names(",".join(config.tasks))
     check_sweepable(names)
     variants = task_variants(config, names)
-    models = models if models is not None else [None]
-    tasks = []
-    cells = [(model, cell, strategy) for model in models
-             for cell in grid(config, str(model) if model is not None else "ttclab/local")
+    planned = []
+    cells = [(model, cell, strategy) for model in model_names for cell in grid(config, model)
              for strategy in config.strategies]
     for model, cell, strategy in cells:
         for name, variant in [(task, v) for task in names for v in variants[task]]:
@@ -256,19 +253,33 @@ def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[An
                     f"task {name!r} does not take these arguments ({error}): check --task-arg "
                     "(use name.key to give an argument to one task only)"
                 ) from None
-            tasks.append(task_with(task, model=model, epochs=cell.epochs) if model is not None else task)
-    return tasks
+            planned.append((model, cell.epochs, task))
+    return planned
 
 
-def build_models(config: SweepConfig) -> list[Any]:
-    """Inspect models for the names given; one that cannot be loaded is a user error, before anything runs."""
+def build_tasks(config: SweepConfig, models: list[Any] | None = None) -> list[Any]:
+    """One Inspect task per (model, task, setup, budget), each bound to its model; without models, the tasks of
+    the embedded model's grid, unbound."""
+    if models is None:
+        return [task for _, _, task in plan_tasks(config, [f"{LOCAL_PROVIDER}/local"])]
+    return bind_models(plan_tasks(config, [str(model) for model in models]), models)
+
+
+def bind_models(planned: list[tuple[str, int, Any]], models: list[Any]) -> list[Any]:
+    """The planned tasks with their models and epochs bound."""
+    from inspect_ai import task_with
+
+    by_name = {str(model): model for model in models}
+    return [task_with(task, model=by_name[name], epochs=epochs) for name, epochs, task in planned]
+
+
+def build_models(config: SweepConfig, names: list[str] | None = None) -> list[Any]:
+    """Inspect models for the names given (resolved already, or resolved here); one that cannot be loaded is a user
+    error, before anything runs."""
     if not config.models:
         raise UserError("no models given: pass --models, e.g. local or anthropic/claude-sonnet-4-5")
-    models = []
-    for raw in config.models:
-        name = model_name(raw)
-        models.append(load_model(name, **(config.model_args if name.startswith(f"{LOCAL_PROVIDER}/") else {})))
-    return models
+    names = names if names is not None else [model_name(raw) for raw in config.models]
+    return [load_model(name, **(config.model_args if name.startswith(f"{LOCAL_PROVIDER}/") else {})) for name in names]
 
 
 @dataclass(frozen=True)
@@ -295,9 +306,8 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
     """Run (or resume) the sweep and count each model's failed samples in its logs."""
     from inspect_ai import eval_set
 
-    for raw in config.models:
-        model_name(raw)
-    build_tasks(config)  # every task argument checked before any model is loaded
+    names = [model_name(raw) for raw in config.models]
+    planned = plan_tasks(config, names)  # every task argument checked, every task built, before any model is loaded
     log_dir = Path(config.log_dir)
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -305,8 +315,7 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
         raise UserError(f"cannot create the log dir {log_dir}: {error.strerror}: pass a folder you can write to "
                         "with --log-dir") from None
     with _only_sweep(log_dir):  # before anything is set aside: another sweep's log may be half written
-        models = build_models(config)
-        tasks = build_tasks(config, models)
+        tasks = bind_models(planned, build_models(config, names))
         set_aside = set_aside_unreadable_logs(log_dir)
         record = asdict(replace(config, log_dir=str(log_dir))) | {"data_sources": data_sources(config)}
         (log_dir / "sweep.json").write_text(json.dumps(record, indent=2))
