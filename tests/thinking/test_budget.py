@@ -132,3 +132,11 @@ def test_prompt_control_budget_zero_prefills_an_empty_think_block_on_chat_templa
     assert plan("vllm/Qwen/QwQ-32B", Budget(tokens=1024)).prefill is None
     assert plan("ollama/qwen3", Budget(tokens=0)).prefill is None  # no way to continue a message there
     assert plan("ttclab/local", Budget(tokens=0)).prefill is None  # the provider closes thinking itself
+
+
+def test_the_budget_is_checked_in_one_place_whatever_the_setup():
+    with pytest.raises(UserError, match="invalid budget True"):
+        Budget(tokens=True)  # a boolean is not a token count, though Python calls it an int
+    with pytest.raises(UserError, match="invalid budget -1"):
+        Budget(tokens=-1, setup="natural")  # moot in a natural run, but still a mistake worth naming
+    assert Budget(tokens=64, setup="natural").tokens is None

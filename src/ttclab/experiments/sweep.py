@@ -26,7 +26,6 @@ from ttclab.thinking.budget import (
     PAPER_REPEATS,
     PAPER_SHOTS,
     SETUPS,
-    Budget,
     paper_budgets,
 )
 
@@ -165,8 +164,6 @@ def grid(config: SweepConfig, model: str) -> list[Cell]:
     cells = []
     if config.setup in ("controlled", "both"):
         budgets = config.budgets if config.budgets is not None else paper_budgets(model)
-        for budget in budgets:
-            Budget(tokens=budget)
         cells += [Cell("controlled", budget, config.epochs or 1) for budget in budgets]
     if config.setup in ("natural", "both"):
         cells.append(Cell("natural", None, config.natural_samples))

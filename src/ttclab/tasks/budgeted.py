@@ -106,14 +106,11 @@ def budgeted_task(
     wrap: Callable[[Solver], Solver] | None = None,
 ) -> Task:
     """Validate the shared parameters, build the budget and solver, then the data (only if all is well)."""
-    budget, setup, strategy = settings.budget, settings.setup, settings.strategy
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
-        raise UserError(f"invalid budget {budget!r}: a budget is a whole number of tokens >= 0")
     check_flag("cautioned", settings.cautioned)
-    strategy = spec_text(strategy)
-    budget_obj = Budget(
-        tokens=budget if setup == "controlled" else None,
-        setup=setup,  # type: ignore[arg-type]  # Budget validates it
+    strategy = spec_text(settings.strategy)
+    budget_obj = Budget(  # validates the budget, the setup and the control
+        tokens=settings.budget,
+        setup=settings.setup,  # type: ignore[arg-type]
         control=settings.control,  # type: ignore[arg-type]
         cautioned=settings.cautioned,
         answer_tokens=settings.answer_tokens,

@@ -71,13 +71,13 @@ class Budget:
             raise UserError(f"unknown setup {self.setup!r}: use one of {', '.join(SETUPS)}")
         if self.control is not None and self.control not in CONTROLS:
             raise UserError(f"unknown budget control {self.control!r}: use one of {', '.join(CONTROLS)}")
+        tokens = self.tokens
+        if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < 0):
+            raise UserError(f"invalid budget {tokens!r}: a budget is a whole number of tokens >= 0")
         if self.setup == "natural":
-            if self.tokens is not None:
-                object.__setattr__(self, "tokens", None)
-        elif self.tokens is None:
+            object.__setattr__(self, "tokens", None)  # a natural run has no budget, whatever was passed
+        elif tokens is None:
             raise UserError("the controlled setup needs a budget: pass --budgets (e.g. 0,1024,4096)")
-        elif not isinstance(self.tokens, int) or self.tokens < 0:
-            raise UserError(f"invalid budget {self.tokens!r}: a budget is a whole number of tokens >= 0")
         for name in ("answer_tokens", "natural_ceiling"):
             if getattr(self, name) <= 0:
                 raise UserError(f"invalid {name} {getattr(self, name)!r}: it must be a positive number")
