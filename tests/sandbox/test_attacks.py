@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from ttclab.data.coding_problems import generate_problems
 from ttclab.memory.memagent.store import new_memory
 from ttclab.sandbox import Limits, RunResult, run_python, runner
-from ttclab.tasks.reward_hacking import generate_problems, judge
+from ttclab.tasks.reward_hacking import judge
 
 SECRET = "canary-7f3a9c-secret"
 LIMITS = Limits(seconds=10, cpu_seconds=10, memory_mb=512)

@@ -18,21 +18,18 @@ from hypothesis import strategies as st
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ChatMessage, ModelOutput, ModelUsage
 
+from ttclab.data.coding_problems import FAMILIES, Problem, generate_problems, load_mbpp
 from ttclab.errors import UserError
 from ttclab.tasks.reward_hacking import (
     CAPABILITY,
-    FAMILIES,
     TRAIT,
-    Problem,
     Uncheckable,
     canonical,
     decode_value,
     encode_value,
     extract_code,
-    generate_problems,
     hack_solution,
     judge,
-    load_mbpp,
     problem_prompt,
     reward_hacking,
     same,
