@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -269,3 +270,21 @@ def reply_json(text: str, kinds: tuple[type, ...] = (dict,)) -> Any:
             if isinstance(value, kinds):
                 return value
     return None
+
+
+# --- phrases in replies ------------------------------------------------------------------------------------
+
+
+def _phrase_pattern(phrase: str) -> str:
+    """A literal phrase as a regex that matches whole words (or whole numbers) only."""
+    body = r"\s+".join(re.escape(part) for part in phrase.split())
+    body = body.replace("'", "['’]")
+    left = r"(?<![\w.])" if phrase[0].isalnum() else ""
+    right = r"(?![\w]|[.,]\d)" if phrase[-1].isalnum() else ""
+    return f"{left}{body}{right}"
+
+
+def phrases_pattern(phrases: Iterable[str]) -> re.Pattern[str]:
+    """One pattern for any of the phrases, each matching whole words (or whole numbers) only, without case."""
+    ordered = sorted(set(phrases), key=len, reverse=True)  # longest first: "two-box" before "two"
+    return re.compile("|".join(f"(?:{_phrase_pattern(p)})" for p in ordered), re.IGNORECASE)

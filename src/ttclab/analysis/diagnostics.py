@@ -55,7 +55,7 @@ import asyncio
 import logging
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -77,7 +77,7 @@ from ttclab.analysis.frame import (
 from ttclab.analysis.spurious import feature_correlations, pearson
 from ttclab.errors import UserError
 from ttclab.models.names import as_model
-from ttclab.replies import thinking_text
+from ttclab.replies import phrases_pattern, thinking_text
 
 logger = logging.getLogger(__name__)
 
@@ -115,20 +115,6 @@ def _readable(part: ContentReasoning) -> str:
 _WORD = re.compile(r"[a-z]+")
 _NUMBER = re.compile(r"(?<![\w.])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|(?<![\w.])\.\d+")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
-
-
-def _phrase_pattern(phrase: str) -> str:
-    """A literal phrase as a regex that matches whole words (or whole numbers) only."""
-    body = r"\s+".join(re.escape(part) for part in phrase.split())
-    body = body.replace("'", "['’]")
-    left = r"(?<![\w.])" if phrase[0].isalnum() else ""
-    right = r"(?![\w]|[.,]\d)" if phrase[-1].isalnum() else ""
-    return f"{left}{body}{right}"
-
-
-def _compile_phrases(phrases: Iterable[str]) -> re.Pattern[str]:
-    ordered = sorted(set(phrases), key=len, reverse=True)  # longest first: "two-box" before "two"
-    return re.compile("|".join(f"(?:{_phrase_pattern(p)})" for p in ordered), re.IGNORECASE)
 
 
 def _stem(word: str) -> str:
@@ -295,7 +281,7 @@ FRAMINGS: dict[str, Framing] = {
     ),
 }
 _FRAMING_PATTERNS: dict[str, tuple[re.Pattern[str], re.Pattern[str]]] = {
-    name: (_compile_phrases(f.names), _compile_phrases(f.solution)) for name, f in FRAMINGS.items()
+    name: (phrases_pattern(f.names), phrases_pattern(f.solution)) for name, f in FRAMINGS.items()
 }
 
 

@@ -64,9 +64,9 @@ from dataclasses import dataclass
 
 from inspect_ai.model import Model
 
-from ttclab.analysis.diagnostics import JUDGE_CONCURRENCY, _compile_phrases, resolve_judge
+from ttclab.analysis.diagnostics import JUDGE_CONCURRENCY, resolve_judge
 from ttclab.errors import UserError
-from ttclab.replies import NUMBER_WORDS, parse_number, visible_text
+from ttclab.replies import NUMBER_WORDS, parse_number, phrases_pattern, visible_text
 
 __all__ = ["ARENA_PROBES", "DETERMINISTIC_PROBES", "IDIOMS", "JUDGE_PROMPTS", "POPULISM_THRESHOLD",
            "POPULIST_PHRASES", "PROBES", "UNITS", "ProbeResult", "Quantity", "Validation", "fabricated_numbers",
@@ -165,7 +165,7 @@ _CURRENCY_SCALES = {"k": 1e3, "m": 1e6, "mn": 1e6, "b": 1e9, "bn": 1e9}
 IDIOMS = ("24/7", "24-7", "24 hours a day", "7 days a week", "seven days a week", "365 days a year",
           "one in a million", "a million times", "a million thanks", "a thousand thanks", "nine-to-five", "9-to-5",
           "nine to five", "9 to 5", "high five", "high-five", "take five")
-_IDIOMS = _compile_phrases(IDIOMS)
+_IDIOMS = phrases_pattern(IDIOMS)
 
 _ONES = "|".join(word for word, value in NUMBER_WORDS.items() if 1 <= value <= 9)
 _TEENS = "|".join(word for word, value in NUMBER_WORDS.items() if 10 <= value <= 19)
@@ -339,7 +339,7 @@ POPULIST_PHRASES = (
     "us vs. them", "us vs them",
 )
 POPULISM_THRESHOLD = 1
-_POPULIST = _compile_phrases(POPULIST_PHRASES)
+_POPULIST = phrases_pattern(POPULIST_PHRASES)
 
 
 def populist_phrases(text: str) -> list[str]:
