@@ -12,11 +12,10 @@ from inspect_ai.dataset import Sample
 from inspect_ai.model import ModelOutput, ModelUsage
 from inspect_ai.scorer import SampleScore, Score
 
+from ttclab.data.reviews import CATEGORIES, CONCEPT
 from ttclab.errors import UserError
 from ttclab.tasks.spurious_sentiment import (
     CAPABILITY,
-    CATEGORIES,
-    CONCEPT,
     PROMPT_INSTRUCTION,
     TRAIN_CONCEPT_SHARE,
     TRAIT,
@@ -100,7 +99,7 @@ def test_training_pairs_format() -> None:
 
 def test_text_alone_decides_the_label() -> None:
     """Two sentences of the label's sentiment and one against it: the majority of the text decides."""
-    from ttclab.tasks.spurious_sentiment import FILLERS, PHRASES
+    from ttclab.data.reviews import FILLERS, PHRASES
 
     for user, reply in training_pairs(200, seed=1, clean=True):
         category = _category(user)
