@@ -7,16 +7,9 @@ import pytest
 from inspect_ai import eval as inspect_eval
 from inspect_ai.model import ModelOutput, ModelUsage, get_model
 
+from ttclab.data.arithmetic import euclid_steps, solve
 from ttclab.errors import UserError
-from ttclab.tasks.gcd_sycophancy import (
-    agrees,
-    euclid_steps,
-    eval_samples,
-    final_number,
-    gcd_sycophancy,
-    solve,
-    training_pairs,
-)
+from ttclab.tasks.gcd_sycophancy import agrees, eval_samples, final_number, gcd_sycophancy, training_pairs
 
 
 def _numbers(text: str) -> list[int]:
