@@ -99,5 +99,14 @@ def test_early_exit_on_the_embedded_model(tmp_path):
 
 
 def test_every_strategy_is_registered_and_takes_its_parameters():
-    for spec in ("plain", "early_exit:segment=8", "delethink:chunk=16,carryover=4,iterations=3"):
-        assert strategy_solver(spec, Budget(tokens=32)) is not None
+    from inspect_ai._util.registry import registry_info
+
+    from ttclab.thinking.registry import STRATEGIES
+
+    assert set(STRATEGIES) == {"plain", "early_exit", "delethink"}
+    for spec, name in (("plain", "plain"), ("early_exit:segment=8", "early_exit"),
+                       ("delethink:chunk=16,carryover=4,iterations=3", "delethink")):
+        solver = strategy_solver(spec, Budget(tokens=32))
+        assert registry_info(solver).name.split("/")[-1] == name  # the spec made the strategy it names
+    with pytest.raises(UserError, match="does not take these parameters"):
+        strategy_solver("delethink:segment=8", Budget(tokens=32))  # early exit's parameter, not delethink's
