@@ -265,11 +265,11 @@ def test_paper_preset_is_the_papers_grid_and_says_what_is_generated():
     sources = data_sources(paper)
     assert set(sources) == {"misleading_math", "misleading_python", "famous_paradoxes", "grades_regression",
                             "zebra", "ai_risk"}
-    assert sources["zebra"] == "BBEH's task.json (found or downloaded)"
+    assert sources["zebra"] == "from BBEH's task.json (found or downloaded)"
     for name in ("misleading_math", "misleading_python", "famous_paradoxes", "grades_regression"):
         assert sources[name] == "generated from the seed"
     given = replace(paper, task_args={**paper.task_args, "misleading_math.data": "math.jsonl"})
-    assert data_sources(given)["misleading_math"] == "math.jsonl"
+    assert data_sources(given)["misleading_math"] == "from math.jsonl"
 
 
 def test_paper_preset_builds_bbehs_200_puzzles_and_three_regression_curves():

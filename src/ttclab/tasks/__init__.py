@@ -75,7 +75,7 @@ GENERATED = "generated from the seed"
 DEFAULT_DATA: dict[str, str] = {
     "misleading_math": GENERATED, "misleading_python": GENERATED, "famous_paradoxes": GENERATED,
     "grades_regression": GENERATED, "zebra": GENERATED, "chains": GENERATED,
-    "ai_risk": "the public human-written files (the shared copy, else the hub)",
+    "ai_risk": "from the public human-written files (the shared copy, else the hub)",
 }
 
 
@@ -83,8 +83,9 @@ def data_source(name: str, args: dict[str, object]) -> str:
     """In words, where task `name` takes its questions from under these arguments."""
     data = args.get("data")
     if data is not None:
-        return "BBEH's task.json (found or downloaded)" if name == "zebra" and data == zebra.BBEH else f"{data}"
-    return DEFAULT_DATA.get(name, "the task's own data")
+        bbeh = name == "zebra" and data == zebra.BBEH
+        return "from BBEH's task.json (found or downloaded)" if bbeh else f"from {data}"
+    return DEFAULT_DATA.get(name, "from the task's own data")
 
 
 def resolve_task_names(spec: str) -> list[str]:
