@@ -87,13 +87,13 @@ def _summary() -> pd.DataFrame:
 
 def test_a_budget_without_a_point_is_named_on_its_panel_and_on_the_page() -> None:
     summary = _summary()
-    fig, x_label = accuracy_figure(summary)
+    fig, _ = accuracy_figure(summary)
     fig.canvas.draw()
     (ax,) = [a for a in fig.axes if a.get_visible()]
     notes = [t.get_text() for t in ax.texts if t.get_text().startswith("not drawn")]
     assert notes == ["not drawn: budget 0: no valid predictions (6 no answer of 6)"]
     assert len(_tick_labels(fig, ax)) >= 2
-    line = _unplotted_line(summary, x_label)
+    line = _unplotted_line(summary)
     assert "budget 0 (no valid predictions (6 no answer of 6))" in line
     assert "budget 64" not in line
 

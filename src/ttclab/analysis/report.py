@@ -170,9 +170,7 @@ def accuracy_figure(summary: pd.DataFrame) -> tuple[Figure, str]:
     Every budget of every line is accounted for: a point that cannot be drawn (no scored answer, or no
     reasoning counts) is named at the foot of its panel with the reason.
     """
-    has_reasoning = bool(summary["mean_reasoning_tokens"].notna().any()) if not summary.empty else False
-    x_column = "mean_reasoning_tokens" if has_reasoning else "budget"
-    x_label = "mean reasoning tokens" if has_reasoning else "budget (no reasoning token counts in logs)"
+    x_column, x_label = _x_axis(summary)
     tasks = sorted(summary["task"].unique()) if not summary.empty else []
     fig, axes = panel_grid(len(tasks), "no samples in the logs")
 
@@ -182,14 +180,13 @@ def accuracy_figure(summary: pd.DataFrame) -> tuple[Figure, str]:
     for ax, task in zip(axes, tasks, strict=True):
         part = summary[summary["task"] == task]
         regression = bool((part["score_kind"] == REGRESSION_KIND).any())
-        y_column = "neg_mae" if regression else "accuracy"
+        y_column = _metric_column(part["score_kind"].iloc[0])
         points, missing, xs = [], [], []
         lines = list(part.groupby(["model", "setup", "strategy"], sort=True))
         for index, (_, line) in enumerate(lines):
             label = _line_label(line.iloc[0], many_setups, many_strategies)
-            for row in line[line[[x_column, y_column]].isna().any(axis=1)].itertuples():
-                whose = f"{label} " if len(lines) > 1 else ""
-                missing.append(f"{whose}{_budget_text(row.budget)}: {_why_not_drawn(row, x_column, y_column)}")
+            whose = f"{label} " if len(lines) > 1 else ""
+            missing += [f"{whose}{_budget_text(row.budget)}: {why}" for row, why in _undrawn(line, x_column)]
             line = line.dropna(subset=[x_column, y_column]).sort_values("budget")
             if line.empty:
                 continue
@@ -214,6 +211,27 @@ def accuracy_figure(summary: pd.DataFrame) -> tuple[Figure, str]:
         else:
             ax.text(0.5, 0.5, "no plottable points", ha="center", va="center", transform=ax.transAxes)
     return fig, x_label
+
+
+def _x_axis(summary: pd.DataFrame) -> tuple[str, str]:
+    """The figure's x column and its label: reasoning tokens, or the budget when no log counts them."""
+    if not summary.empty and summary["mean_reasoning_tokens"].notna().any():
+        return "mean_reasoning_tokens", "mean reasoning tokens"
+    return "budget", "budget (no reasoning token counts in logs)"
+
+
+def _metric_column(score_kind: str) -> str:
+    return "neg_mae" if score_kind == REGRESSION_KIND else "accuracy"
+
+
+def _undrawn(rows: pd.DataFrame, x_column: str) -> list[tuple[Any, str]]:
+    """The summary rows the figure cannot place, each with the reason (figure and page name the same ones)."""
+    undrawn = []
+    for row in rows.itertuples():
+        y_column = _metric_column(row.score_kind)
+        if pd.isna(getattr(row, x_column)) or pd.isna(getattr(row, y_column)):
+            undrawn.append((row, _why_not_drawn(row, x_column, y_column)))
+    return undrawn
 
 
 def _budget_text(budget: object) -> str:
@@ -250,7 +268,7 @@ def _html(
         + ("every call failed, so there is nothing to find: check the model and the provider.</p>"
            if failed == total else "they are counted as wrong in every accuracy below.</p>")
     ) if failed else ""
-    unplotted = _unplotted_line(summary, x_label)
+    unplotted = _unplotted_line(summary)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -291,17 +309,10 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
-def _unplotted_line(summary: pd.DataFrame, x_label: str) -> str:
+def _unplotted_line(summary: pd.DataFrame) -> str:
     """The points the figure could not draw, each with its reason: a reader never has to guess."""
-    if summary.empty:
-        return ""
-    x_column = "mean_reasoning_tokens" if x_label.startswith("mean reasoning") else "budget"
-    items = []
-    for row in summary.itertuples():
-        y_column = "neg_mae" if row.score_kind == REGRESSION_KIND else "accuracy"
-        if pd.isna(getattr(row, x_column)) or pd.isna(getattr(row, y_column)):
-            where = f"{row.model} {row.task} {row.setup} {_budget_text(row.budget)}"
-            items.append(html.escape(f"{where} ({_why_not_drawn(row, x_column, y_column)})"))
+    items = [html.escape(f"{row.model} {row.task} {row.setup} {_budget_text(row.budget)} ({why})")
+             for row, why in _undrawn(summary, _x_axis(summary)[0])]
     if not items:
         return ""
     return f"<p>Not in the figure ({_count(len(items), 'point')}; see the summary table): {', '.join(items)}.</p>"
