@@ -207,11 +207,19 @@ def task_variants(config: SweepConfig, names: list[str]) -> dict[str, list[dict[
 
 def data_sources(config: SweepConfig) -> dict[str, str]:
     """Task -> where its questions come from in this sweep, in words (said before a long sweep starts)."""
-    from ttclab.tasks import check_sweepable, data_source, resolve_task_names
+    from ttclab.tasks import data_source
+
+    names = _sweep_tasks(config)
+    return {name: data_source(name, variants[0]) for name, variants in task_variants(config, names).items()}
+
+
+def _sweep_tasks(config: SweepConfig) -> list[str]:
+    """The task names the sweep's --tasks resolve to, each one a sweep can run."""
+    from ttclab.tasks import check_sweepable, resolve_task_names
 
     names = resolve_task_names(",".join(config.tasks))
     check_sweepable(names)
-    return {name: data_source(name, variants[0]) for name, variants in task_variants(config, names).items()}
+    return names
 
 
 def _all_task_names() -> list[str]:
@@ -223,12 +231,11 @@ def _all_task_names() -> list[str]:
 def plan_tasks(config: SweepConfig, model_names: list[str]) -> list[tuple[str, int, Any]]:
     """(model name, epochs, task) per model, grid cell, strategy and task variant: every argument checked and
     every task built once, before any model is loaded (a model's grid needs only its name)."""
-    from ttclab.tasks import TASKS, check_sweepable, resolve_task_names
+    from ttclab.tasks import TASKS
 
     if config.limit is not None and config.limit < 1:
         raise UserError(f"invalid --limit {config.limit}: use 1 or more questions per task")
-    names = resolve_task_names(",".join(config.tasks))
-    check_sweepable(names)
+    names = _sweep_tasks(config)
     variants = task_variants(config, names)
     planned = []
     cells = [(model, cell, strategy) for model in model_names for cell in grid(config, model)

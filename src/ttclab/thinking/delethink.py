@@ -46,6 +46,7 @@ from inspect_ai.model import (
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ttclab.errors import UserError
+from ttclab.models.names import LOCAL_PROVIDER
 from ttclab.thinking.budget import ANTHROPIC_MIN_BUDGET, Budget, plan
 from ttclab.thinking.plain import sample_seed
 
@@ -204,7 +205,7 @@ def delethink(
 
     async def solve(state: TaskState, generate: Generate) -> TaskState:
         model = get_model()
-        local = str(model).startswith("ttclab/")
+        local = str(model).startswith(f"{LOCAL_PROVIDER}/")
         tokens = Tokens(tokenizer_of(model) if local else None)
         budget_plan = plan(str(model), budget)
         settings = budget_plan.config.model_dump(exclude_none=True)

@@ -22,12 +22,12 @@ from inspect_ai.model import ChatMessageSystem, GenerateConfig, ModelOutput, get
 from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ttclab.errors import UserError
+from ttclab.models.names import LOCAL_PROVIDER
 from ttclab.replies import extract_answer, normalize
 from ttclab.thinking.budget import Budget, plan
 from ttclab.thinking.plain import sample_seed
 
 MIN_SEGMENT = 16
-ONE_PASS_PROVIDER = "ttclab/"
 
 
 def checkpoints(total: int, segment: int) -> list[int]:
@@ -61,7 +61,7 @@ def early_exit(budget: Budget, seed: int = 0, segment: int = 0, patience: int = 
         budget_plan = plan(str(model), budget)
         state.messages.insert(0, ChatMessageSystem(content=budget_plan.system_prompt))
         seed_config = GenerateConfig(seed=sample_seed(seed, state.sample_id, state.epoch))
-        if str(model).startswith(ONE_PASS_PROVIDER) and total > 0:
+        if str(model).startswith(f"{LOCAL_PROVIDER}/") and total > 0:
             output, record = await _one_pass(model, state, budget, total, step, patience, seed_config)
         else:
             output, record = await _fresh_attempts(model, state, budget, total, step, patience, seed_config)
