@@ -84,12 +84,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ttclab.analysis.frame import DEFAULT_SCORE_KIND
 from ttclab.errors import UserError
 
 CURVE_KEY = ["model", "task", "setup", "strategy"]
 SCALING_KEY = ["scaling_column", "scaling_value"]
 METRIC_NAMES = {"correct": "accuracy", "squared_error": "neg_mae"}
-DEFAULT_SCORE_KIND = "correct"
 INVERSE = "inverse scaling"
 POSITIVE = "positive scaling"
 NO_TREND = "no significant trend"

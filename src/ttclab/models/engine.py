@@ -360,7 +360,7 @@ class Engine:
         if request.temperature:
             row.probe_generator = torch.Generator()
             row.probe_generator.manual_seed(((request.seed or 0) * 1_000_003 + len(row.reasoning_ids)) & 0x7FFFFFFF)
-        self._force(row, self.encode("\n" + self.think_close + "\n\n") + self.encode(request.answer_cue), "probe")
+        self._force(row, self._cue_ids(request), "probe")
         return last, 0
 
     def _probe_step(self, row: _Row, sampled: int) -> tuple[int | None, int]:
@@ -416,7 +416,6 @@ class Engine:
         """
         request = row.request
         partial = self._partial_delimiter(row.reasoning_ids)
-        closing = self.think_close[partial:] if partial else "\n" + self.think_close
         if partial:
             text = self.decode(row.reasoning_ids)
             row.reasoning_text = text[: len(text) - partial].rstrip()
@@ -425,10 +424,15 @@ class Engine:
             del row.reasoning_ids[kept:]
         row.thinking_end = reason
         row.phase = "answer"
-        self._force(row, self.encode(closing + "\n\n") + self.encode(request.answer_cue), "answer")
+        self._force(row, self._cue_ids(request, self.think_close[partial:] if partial else None), "answer")
         if last is not None:
             return last, 0
         return self._feed_forced(row), 0
+
+    def _cue_ids(self, request: Request, closing: str | None = None) -> list[int]:
+        """The forced end of thinking (`closing`, else a fresh delimiter on its own line) and the answer cue."""
+        closing = closing if closing is not None else "\n" + self.think_close
+        return self.encode(closing + "\n\n") + self.encode(request.answer_cue)
 
     def _delimiter_start(self, ids: list[int], delimiter: str | None = None) -> int:
         """Index of the token where the (last) delimiter begins."""

@@ -45,7 +45,6 @@ class TaskSettings:
 
 
 SHARED = tuple(f.name for f in fields(TaskSettings))
-SCORE_KINDS = ("correct", "squared_error")
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,7 @@ class TaskLabels:
 
     family: str
     scaling_column: str | None = None
-    score_kind: str = "correct"  # one of SCORE_KINDS: right or wrong, or a squared error (regression)
+    score_kind: str = "correct"  # right or wrong ("correct"), or a squared error ("squared_error", regression)
     variant: str | None = None  # a task-level setting that makes its own curve, e.g. "8-shot"
 
     def metadata(self) -> dict[str, Any]:
