@@ -12,10 +12,20 @@ from typing import Any
 
 from ttclab.errors import UserError
 
+# Read once: asking the process for its umask sets it for a moment, which a thread creating files could see.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
-def atomic_write(path: Path, content: str | bytes) -> None:
+
+def ordinary_permissions(path: Path) -> None:
+    """What a file or folder gets under the umask, for one made owner-only by mkstemp or mkdtemp that others share
+    (a report, the converted model in a shared TTCLAB_HOME)."""
+    Path(path).chmod((0o777 if Path(path).is_dir() else 0o666) & ~_UMASK)
+
+
+def atomic_write(path: Path, content: str | bytes, shared: bool = False) -> None:
     """Replace `path` with `content` (text as UTF-8) all at once: readers see the old file or the new one, never
-    half of one."""
+    half of one. The file is owner-only unless `shared` (then it gets ordinary permissions)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -24,6 +34,8 @@ def atomic_write(path: Path, content: str | bytes) -> None:
             file.write(content.encode("utf-8") if isinstance(content, str) else content)
             file.flush()
             os.fsync(file.fileno())
+        if shared:
+            ordinary_permissions(Path(temporary))
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -60,19 +60,23 @@ def test_a_converted_folder_loses_the_gguf_quantisation_marker(tmp_path, monkeyp
     assert catalog.ensure_embedded() == folder  # nothing left to do
 
 
-def test_the_converted_folder_gets_ordinary_permissions_not_mkdtemps(tmp_path):
+def test_the_converted_folder_gets_ordinary_permissions_not_mkdtemps(tmp_path, monkeypatch):
     import os
     import stat
     import tempfile
 
+    from ttclab import files
+
     staging = tempfile.mkdtemp(dir=tmp_path)
     assert stat.S_IMODE(os.stat(staging).st_mode) == 0o700  # what mkdtemp gives: no one else may enter
-    old = os.umask(0o022)
-    try:
-        catalog.ordinary_permissions(Path(staging))
-    finally:
-        os.umask(old)
+    monkeypatch.setattr(files, "_UMASK", 0o022)  # the umask is read once, when ttclab.files is imported
+    files.ordinary_permissions(Path(staging))
     assert stat.S_IMODE(os.stat(staging).st_mode) == 0o755  # a second user of a shared TTCLAB_HOME can read it
+    shared = Path(staging) / "report.html"
+    files.atomic_write(shared, "<p>hi</p>", shared=True)
+    assert stat.S_IMODE(os.stat(shared).st_mode) == 0o644  # mkstemp's 0600, widened for sharing
+    files.atomic_write(Path(staging) / "memory.json", "{}")
+    assert stat.S_IMODE(os.stat(Path(staging) / "memory.json").st_mode) == 0o600  # private unless shared
 
 
 def test_models_tells_a_missing_wheel_from_a_model_converted_on_first_use(tmp_path, monkeypatch):

