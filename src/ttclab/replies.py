@@ -259,7 +259,7 @@ def reply_json(text: str, kinds: tuple[type, ...] = (dict,)) -> Any:
     """The first JSON value of one of `kinds` in a reply: inside a ```json (or unnamed) block first, else
     anywhere in the visible prose; None when there is none (a reply is not guessed at further)."""
     visible = visible_text(text or "")
-    blocks = [body for language, body in fenced_blocks(visible) if language.lower() in ("", "json")]
+    blocks = [body for language, body in _FENCE.findall(visible) if language.lower() in ("", "json")]
     openers = "".join(opener for kind, opener in ((dict, "{"), (list, "[")) if kind in kinds)
     for candidate in [*blocks, visible]:
         for start in (i for i, char in enumerate(candidate) if char in openers):
