@@ -230,7 +230,7 @@ def test_without_a_terminal_the_sweep_prints_progress_lines(tmp_path, monkeypatc
     from ttclab.experiments import sweep as sweeps
 
     seen = []
-    def run(config):  # noqa: ANN001, ANN202
+    def run(config, say=None):  # noqa: ANN001, ANN202
         seen.append(config.display)
         return sweeps.SweepOutcome(True, {})
 

@@ -80,6 +80,12 @@ def sweep(
                                                    "early_exit (early_exit:segment=64,patience=2), ...")] = None,
     setup: Annotated[str | None, typer.Option(help="controlled (budgets), natural (no budget, several samples "
                                               "per question) or both.")] = None,
+    control: Annotated[str | None, typer.Option(help="How budgets are enforced: prompt (the paper's method: the "
+                                                "budget in the prompt), exact (the end of thinking forced: ttclab/ "
+                                                "models, vLLM, SGLang, llama.cpp servers), native (Anthropic, "
+                                                "OpenAI), or both (prompt and exact, a curve each). Default: per "
+                                                "model (exact for ttclab/, native for Anthropic and OpenAI "
+                                                "reasoning models, else prompt).")] = None,
     epochs: Annotated[int | None, typer.Option(help="Runs per budget (controlled; default 1) or samples per "
                                                "question (natural; default 5).")] = None,
     limit: Annotated[int | None, typer.Option(help="Questions per task.")] = None,
@@ -113,8 +119,8 @@ def sweep(
         changes["budgets"] = sweeps.parse_budgets(budgets)
     if strategies is not None:
         changes["strategies"] = tuple(sweeps.split_strategies(strategies))
-    for key, value in (("setup", setup), ("epochs", epochs), ("limit", limit), ("log_dir", log_dir),
-                       ("seed", seed), ("display", display)):
+    for key, value in (("setup", setup), ("control", control), ("epochs", epochs), ("limit", limit),
+                       ("log_dir", log_dir), ("seed", seed), ("display", display)):
         if value is not None:
             changes[key] = value
     if epochs is not None and (setup or config.setup) == "natural":
@@ -130,7 +136,7 @@ def sweep(
     config = replace(config, **changes)
     for task, source in sweeps.data_sources(config).items():
         typer.echo(f"{task}: questions {source}", err=True)
-    outcome = sweeps.run_sweep(config)
+    outcome = sweeps.run_sweep(config, say=lambda line: typer.echo(line, err=True))
     for line in outcome.set_aside:
         typer.echo(f"set aside an unreadable log, its task was run again: {line} (moved to "
                    f"{Path(config.log_dir) / sweeps.UNREADABLE_FOLDER})", err=True)

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.image import imread
 
-from ttclab.analysis.adherence import ADHERENCE_COLUMNS, adherence_plot, adherence_table
+from ttclab.analysis.adherence import ADHERENCE_COLUMNS, adherence_plot, adherence_table, curve_adherence
 from ttclab.analysis.frame import FRAME_COLUMNS
+from ttclab.thinking.budget import EXACT_SLACK
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -23,7 +24,7 @@ def _frame(rows: list[tuple[str, int | None, str, float]]) -> pd.DataFrame:
             "task": "t",
             "budget": [r[1] for r in rows],
             "setup": [r[2] for r in rows],
-            "strategy": "plain",
+            "strategy": "plain", "control": "exact",
             "sample_id": range(len(rows)),
             "epoch": 1,
             "reasoning_tokens": [r[3] for r in rows],
@@ -80,6 +81,30 @@ def test_adherence_table() -> None:
     assert (uncounted["n"], uncounted["n_missing"], uncounted["n_over"]) == (2, 2, 0)
     assert uncounted["share_missing"] == 1.0 and math.isnan(uncounted["share_over"])
     assert math.isnan(uncounted["mean_reasoning_tokens"])
+
+    # the frame's rows are under exact control: a budget is a promise, and these broke it
+    assert zero["held"] == "NOT HELD (1 of 2 over budget)"
+    assert hundred["held"] == "NOT HELD (2 of 4 over budget)"
+    assert uncounted["held"] == "unchecked (no reasoning counts)"
+
+
+def test_an_exact_budget_holds_within_the_engines_slack_and_a_prompt_budget_is_only_requested() -> None:
+    rows = [("a", 100, "controlled", 100.0 + EXACT_SLACK), ("a", 100, "controlled", 60.0)]
+    exact = adherence_table(_frame(rows)).iloc[0]
+    assert exact["n_over"] == 1 and exact["held"] == "held"  # the forced end of thinking counted as reasoning
+    over = adherence_table(_frame([*rows, ("a", 100, "controlled", 101.0 + EXACT_SLACK)])).iloc[0]
+    assert over["held"] == "NOT HELD (1 of 3 over budget)"
+    prompt = adherence_table(_frame(rows + [("a", 100, "controlled", 900.0)]).assign(control="prompt")).iloc[0]
+    assert prompt["held"] == "requested" and prompt["share_over"] == 2 / 3
+
+
+def test_curve_adherence_flags_the_curve_whose_exact_budgets_broke_and_keeps_controls_apart() -> None:
+    exact = _frame([("a", 0, "controlled", 0.0), ("a", 64, "controlled", 60.0)])
+    ignored = _frame([("a", 0, "controlled", 0.0), ("a", 64, "controlled", 700.0)]).assign(control="prompt")
+    table = curve_adherence(pd.concat([exact, ignored], ignore_index=True))
+    assert table[["control", "held"]].values.tolist() == [["exact", "held"], ["prompt", "requested"]]
+    broken = curve_adherence(_frame([("a", 0, "controlled", 0.0), ("a", 64, "controlled", 700.0)]))
+    assert broken["held"].tolist() == ["NOT HELD (1 of 2 over budget)"]
 
 
 def test_adherence_table_of_nothing() -> None:

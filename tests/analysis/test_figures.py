@@ -76,7 +76,8 @@ def test_series_on_top_of_each_other_stay_distinguishable() -> None:
 
 def _summary() -> pd.DataFrame:
     base = {"model": "ttclab/local", "task": "grades_regression[0-shot]", "setup": "controlled",
-            "strategy": "plain", "score_kind": "squared_error", "n": 6, "accuracy": float("nan"), "correct": 0,
+            "strategy": "plain", "control": "exact", "score_kind": "squared_error", "n": 6,
+            "accuracy": float("nan"), "correct": 0,
             "incorrect": 0, "scored": 0, "invalid": 0, "no_answer": 0, "truncated": 0, "error": 0}
     return pd.DataFrame([
         base | {"budget": 0, "neg_mae": float("nan"), "mean_reasoning_tokens": 0.0, "no_answer": 6},

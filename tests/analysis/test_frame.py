@@ -146,7 +146,7 @@ def test_summary_of_hand_built_frame() -> None:
             "task": "t",
             "budget": 8,
             "setup": "controlled",
-            "strategy": "plain",
+            "strategy": "plain", "control": "exact",
             "sample_id": i,
             "epoch": 1,
             "reasoning_tokens": tokens,
@@ -216,7 +216,7 @@ def test_summary_of_hand_built_regression_frame() -> None:
     cases = [("scored", 4.0), ("scored", 1.0), ("invalid", math.nan), ("truncated", math.nan), ("error", math.nan)]
     rows = [
         {
-            "model": "m", "task": "grades", "budget": 0, "setup": "controlled", "strategy": "plain",
+            "model": "m", "task": "grades", "budget": 0, "setup": "controlled", "strategy": "plain", "control": "exact",
             "sample_id": i, "epoch": 1, "reasoning_tokens": 1.0, "output_tokens": 1.0, "outcome": outcome,
             "score": score, "score_kind": "squared_error", "answer": None, "scaling_column": "shots",
             "scaling_value": 0, "error": None,

@@ -145,3 +145,24 @@ def test_probe_settings_are_read_from_extra_body_and_checked():
     assert probes(GenerateConfig(extra_body={"other": 1})) == (0, 0)
     with pytest.raises(UserError, match="probe_every and probe_patience are whole numbers"):
         probes(GenerateConfig(extra_body={"ttclab": {"probe_every": "lots"}}))
+
+
+def test_sweep_under_both_controls_on_the_embedded_model(tmp_path):
+    """`--control both`: exact is the in-process cap, prompt only asks; the same system prompt reaches both."""
+    from typer.testing import CliRunner
+
+    from ttclab.analysis.frame import build_frame
+    from ttclab.cli import app
+
+    args = ["sweep", "--tasks", "misleading_math", "--models", "local", "--budgets", "0,16", "--limit", "2",
+            "--control", "both", "-T", "answer_tokens=16", "--log-dir", str(tmp_path), "--display", "none"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    frame = build_frame(tmp_path)
+    assert sorted(frame.groupby(["control", "budget"]).size().items()) == [
+        (("exact", 0), 2), (("exact", 16), 2), (("prompt", 0), 2), (("prompt", 16), 2)]
+    exact = frame[frame["control"] == "exact"]
+    assert (exact["reasoning_tokens"] <= exact["budget"]).all()
+    assert (exact.loc[exact["budget"] == 16, "reasoning_tokens"] > 0).all()  # forced to think, cut at 16
+    # asked in the prompt only, SmolLM2 (no thinking template) opens no thinking block
+    assert (frame.loc[frame["control"] == "prompt", "reasoning_tokens"] == 0).all()

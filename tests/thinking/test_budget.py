@@ -5,19 +5,24 @@ import pytest
 from ttclab.errors import UserError
 from ttclab.thinking.budget import (
     EMPTY_THINK_BLOCK,
+    ENGINE_BUDGETS,
     Budget,
+    check_engine_version,
     default_control,
+    has_exact_control,
     plan,
     reasoning_effort,
+    serving_engine,
     system_prompt,
     thinking_word,
+    version_tuple,
 )
 
 
 @pytest.mark.parametrize(
     ("model", "control"),
     [
-        ("ttclab/local", "forced"),
+        ("ttclab/local", "exact"),
         ("anthropic/claude-sonnet-4-5", "native"),
         ("bedrock/anthropic.claude-3-7-sonnet", "native"),
         ("openai/o3-mini", "native"),
@@ -140,3 +145,62 @@ def test_the_budget_is_checked_in_one_place_whatever_the_setup():
     with pytest.raises(UserError, match="invalid budget -1"):
         Budget(tokens=-1, setup="natural")  # moot in a natural run, but still a mistake worth naming
     assert Budget(tokens=64, setup="natural").tokens is None
+
+
+@pytest.mark.parametrize(("model", "engine"), [
+    ("vllm/Qwen/QwQ-32B", "vllm"), ("sglang/deepseek-ai/DeepSeek-R1", "sglang"),
+    ("openai-api/vllm/Qwen/Qwen3-8B", "vllm"), ("openai-api/llama-cpp/qwq", "llama.cpp"),
+    ("openai-api/llamacpp/qwq", "llama.cpp"), ("openai-api/llama_server/qwq", "llama.cpp"),
+    ("openai-api/together/qwq", None), ("ollama/qwq", None), ("llama-cpp-python/qwq", None),
+    ("ttclab/local", None), ("anthropic/claude-sonnet-4-5", None),
+])
+def test_serving_engine_is_read_from_the_provider_or_the_service_name(model, engine):
+    assert serving_engine(model) == engine
+    assert has_exact_control(model) == (engine is not None or model.startswith("ttclab/"))
+
+
+@pytest.mark.parametrize(("model", "body"), [
+    ("vllm/Qwen/QwQ-32B", {"thinking_token_budget": 2048}),
+    ("sglang/Qwen/QwQ-32B", {"custom_params": {"thinking_budget": 2048}}),
+    ("openai-api/llama-cpp/qwq", {"thinking_budget_tokens": 2048}),
+])
+def test_exact_control_sends_the_engine_field_the_paper_prompt_and_answer_room(model, body):
+    budget_plan = plan(model, Budget(tokens=2048, control="exact"))
+    assert budget_plan.control == "exact"
+    assert budget_plan.config.extra_body == body
+    assert budget_plan.config.max_tokens == 2048 + 1024  # thinking ends at the budget: the answer's room only
+    assert budget_plan.config.reasoning_tokens is None  # Inspect would turn that into its own fields
+    assert budget_plan.system_prompt == plan(model, Budget(tokens=2048, control="prompt")).system_prompt
+
+
+def test_exact_control_without_a_way_to_hold_it_names_where_it_works():
+    for model in ("ollama/qwq", "openai/gpt-4o", "anthropic/claude-opus-4"):
+        with pytest.raises(UserError, match="has no exact budget control.*--control prompt"):
+            plan(model, Budget(tokens=1024, control="exact"))
+
+
+def test_the_answer_room_follows_the_control_unless_given():
+    assert Budget(tokens=64).answer_room("prompt") == 16_384
+    assert Budget(tokens=64).answer_room("exact") == 1024
+    assert Budget(tokens=64, answer_tokens=32).answer_room("prompt") == 32
+    with pytest.raises(UserError, match="invalid answer_tokens True"):
+        Budget(tokens=64, answer_tokens=True)
+
+
+@pytest.mark.parametrize(("text", "parsed"), [("0.20.1", (0, 20, 1)), ("v0.20.1rc2+cu128", (0, 20, 1)),
+                                              ("0.5.11.post1", (0, 5, 11)), ("b8123-4ad5f1", (8123,)),
+                                              ("0.21.0.dev12+g3f2a", (0, 21, 0)), ("unknown", ())])
+def test_version_tuple(text, parsed):
+    assert version_tuple(text) == parsed
+
+
+def test_engine_versions_before_the_field_are_refused_and_unknown_ones_trusted_to_the_trial():
+    with pytest.raises(UserError, match="vLLM 0.19.1 has no exact thinking budget.*upgrade"):
+        check_engine_version("vllm", "0.19.1")
+    check_engine_version("vllm", "0.20.0")
+    check_engine_version("vllm", None)
+    check_engine_version("vllm", "a build of our own")  # unreadable: unknown, not old
+    with pytest.raises(UserError, match="came in 0.5.11"):
+        check_engine_version("sglang", "0.5.10")
+    check_engine_version("llama.cpp", "b1")  # no version gate: the trial and the adherence table judge it
+    assert ENGINE_BUDGETS["llama.cpp"].since is None

@@ -13,17 +13,20 @@ from ttclab.thinking.budget import Budget
 from ttclab.thinking.early_exit import checkpoints, early_exit
 from ttclab.thinking.registry import parse_strategy, strategy_solver
 
+ANSWER_ROOM = 8
+
 
 def scripted(answers: list[str]):
-    """A model whose provisional answer at the k-th call is answers[k]; records the budgets it was given."""
+    """A model whose provisional answer at the k-th call is answers[k]; records the budgets it was given (the
+    room past the answer's, under prompt control) and thinks for exactly that long."""
     budgets: list[int | None] = []
 
     def respond(input, tools, tool_choice, config) -> ModelOutput:
-        budgets.append(config.reasoning_tokens)
+        budgets.append(config.max_tokens - ANSWER_ROOM)
         text = answers[min(len(budgets) - 1, len(answers) - 1)]
         output = ModelOutput.from_content(model="mockllm/model", content=f"<answer>{text}</answer>")
         output.usage = ModelUsage(input_tokens=5, output_tokens=3, total_tokens=8,
-                                  reasoning_tokens=config.reasoning_tokens)
+                                  reasoning_tokens=budgets[-1])
         return output
 
     return respond, budgets
@@ -31,8 +34,8 @@ def scripted(answers: list[str]):
 
 def run(tmp_path, answers: list[str], budget: int = 64, **params):
     respond, budgets = scripted(answers)
-    task = task_with(misleading_math(n=1, budget=budget, control="forced"),
-                     solver=early_exit(Budget(tokens=budget, control="forced"), **params))
+    task = task_with(misleading_math(n=1, budget=budget, control="prompt", answer_tokens=ANSWER_ROOM),
+                     solver=early_exit(Budget(tokens=budget, control="prompt", answer_tokens=ANSWER_ROOM), **params))
     [log] = eval(task, model="mockllm/model", model_args={"custom_outputs": respond}, log_dir=str(tmp_path),
                  display="none")
     return log, budgets

@@ -29,8 +29,8 @@ def model_configs(log) -> list:
 
 @pytest.mark.parametrize(
     ("control", "expected"),
-    [("forced", dict(reasoning_tokens=128, max_tokens=128 + 32, temperature=0.6)),
-     ("prompt", dict(reasoning_tokens=None, max_tokens=128 + 16_384, temperature=0.6, top_p=0.95))],
+    [("prompt", dict(reasoning_tokens=None, max_tokens=128 + 32, temperature=0.6, top_p=0.95)),
+     (None, dict(reasoning_tokens=None, max_tokens=128 + 32, temperature=0.6, top_p=0.95))],
 )
 def test_planned_settings_reach_the_model(tmp_path, control, expected):
     task = misleading_math(budget=128, n=2, control=control, answer_tokens=32)
@@ -44,6 +44,14 @@ def test_planned_settings_reach_the_model(tmp_path, control, expected):
     assert len({config.seed for config in configs}) == 2, "each sample gets its own seed"
     for sample in log.samples:
         assert "thinking budget of about 128 tokens" in sample.messages[0].text
+
+
+def test_exact_control_on_a_model_without_one_fails_each_sample_with_the_fix(tmp_path):
+    [log] = eval(misleading_math(budget=128, n=1, control="exact"), model="mockllm/model",
+                 model_args={"custom_outputs": outputs(1)}, log_dir=str(tmp_path), display="none")
+    [sample] = log.samples
+    assert sample.error is not None and "has no exact budget control" in sample.error.message
+    assert "--control prompt" in sample.error.message
 
 
 def test_epochs_get_different_seeds_and_reruns_the_same(tmp_path):

@@ -1,4 +1,4 @@
-"""Inspect logs -> one tidy row per (model, task, budget, setup, strategy, sample, epoch).
+"""Inspect logs -> one tidy row per (model, task, budget, setup, strategy, control, sample, epoch).
 
 Everything downstream (curves, statistics, the report) reads this frame, never the logs, so the rules
 that decide what a row *is* live here: failed samples are rows with outcome ``error`` (a model that
@@ -18,6 +18,9 @@ A task whose metadata names a `variant` (a task-level setting that makes a diffe
 regression task's `8-shot`) is reported as `name[variant]`, e.g. `grades_regression[8-shot]`: without
 that, runs of one task at one budget with 0 and 8 shots would share row keys and all but one would be
 dropped as duplicates.
+
+`control` is how the budget was enforced (`prompt`, `exact`, `native`): the task's `control` argument, else the
+model's default, so a sweep with `--control both` gives two curves per model and task.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from ttclab.errors import UserError
 from ttclab.outcomes import OUTCOMES as _OUTCOMES
 from ttclab.outcomes import score_outcome
 from ttclab.tasks.budgeted import TaskLabels, TaskSettings
+from ttclab.thinking.budget import default_control
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +58,7 @@ FRAME_COLUMNS = [
     "budget",
     "setup",
     "strategy",
+    "control",
     "sample_id",
     "epoch",
     "reasoning_tokens",
@@ -67,8 +72,8 @@ FRAME_COLUMNS = [
     "error",
 ]
 
-ROW_KEY = ["model", "task", "budget", "setup", "strategy", "sample_id", "epoch"]
-SUMMARY_KEY = ["model", "task", "setup", "strategy", "budget"]
+ROW_KEY = ["model", "task", "budget", "setup", "strategy", "control", "sample_id", "epoch"]
+SUMMARY_KEY = ["model", "task", "setup", "strategy", "control", "budget"]
 OUTCOMES = list(_OUTCOMES)  # pandas indexes columns with lists, not tuples
 SCORER_NAME = "answer_scorer"
 # Task scorers the frame reads by name (a log with a single score of any name is read too).
@@ -97,6 +102,7 @@ class _LogHeader:
     budget: int | None
     setup: str
     strategy: str
+    control: str
     scaling_column: str | None
     score_kind: str
     sample_ids: tuple[int | str, ...]
@@ -104,7 +110,7 @@ class _LogHeader:
     rank: tuple[Any, ...]
 
     def row_key(self, sample_id: int | str, epoch: int) -> _Key:
-        return (self.model, self.task, self.budget, self.setup, self.strategy, sample_id, epoch)
+        return (self.model, self.task, self.budget, self.setup, self.strategy, self.control, sample_id, epoch)
 
 
 def build_frame(
@@ -112,7 +118,7 @@ def build_frame(
     metadata_columns: Sequence[str] = (),
     visit: Callable[[_LogHeader, EvalSample], None] | None = None,
 ) -> pd.DataFrame:
-    """One row per (model, task, budget, setup, strategy, sample_id, epoch) across all logs in a dir.
+    """One row per (model, task, budget, setup, strategy, control, sample_id, epoch) across all logs in a dir.
 
     `metadata_columns` names sample-metadata keys to copy into extra columns after FRAME_COLUMNS (None
     where a sample lacks one), e.g. a regression task's features for the spurious-feature diagnostic.
@@ -175,7 +181,7 @@ def summarise(frame: pd.DataFrame) -> pd.DataFrame:
     summary["accuracy"] = (summary["correct"] / summary["n"]).where(~is_regression)
     summary = summary.reset_index()[columns]
     summary["budget"] = summary["budget"].astype("Int64").mask(summary["budget"] == _NO_BUDGET)
-    return summary.sort_values(["model", "task", "budget", "setup", "strategy"], ignore_index=True)
+    return summary.sort_values(["model", "task", "budget", "setup", "strategy", "control"], ignore_index=True)
 
 
 def skipped_logs(log_dir: str | Path) -> list[tuple[str, str]]:
@@ -237,6 +243,7 @@ def _header(info: EvalLogInfo, log: EvalLog) -> _LogHeader:
         budget=None if budget is None else int(budget),
         setup=setup,
         strategy=str(args.get("strategy", DEFAULT_STRATEGY)),
+        control=str(args.get("control") or default_control(log.eval.model)),
         scaling_column=labels.scaling_column,
         score_kind=labels.score_kind,
         sample_ids=tuple(log.eval.dataset.sample_ids or ()),
@@ -325,6 +332,7 @@ def _row(header: _LogHeader, sample: EvalSample) -> dict[str, Any]:
         "budget": header.budget,
         "setup": header.setup,
         "strategy": header.strategy,
+        "control": header.control,
         "sample_id": sample.id,
         "epoch": sample.epoch,
         "reasoning_tokens": float(sum(reasoning)) if reasoning else math.nan,

@@ -32,6 +32,7 @@ from ttclab.analysis.figures import label_points, panel_grid, png, series_style,
 from ttclab.analysis.frame import FRAME_COLUMNS, OUTCOMES, build_frame, skipped_logs, summarise
 from ttclab.analysis.spurious import METADATA_COLUMNS, correlations_from_frame
 from ttclab.files import atomic_write
+from ttclab.thinking.budget import EXACT_SLACK
 
 FRAME_FILE = "frame.csv"
 SUMMARY_FILE = "summary.csv"
@@ -90,6 +91,7 @@ def write_report(
         scaled=trends.controlled_curves(frame, by_scaling=True, n_boot=n_boot),
         ranks=trends.natural_curves(frame, n_boot=n_boot),
         adherence=adherence.adherence_table(frame),
+        held=adherence.curve_adherence(frame),
         diagnostics=diagnostics.summarise_diagnostics(traces.frame()),
         skipped=skipped_logs(log_dir),
         n_boot=n_boot,
@@ -127,6 +129,7 @@ class _Findings:
     scaled: pd.DataFrame
     ranks: pd.DataFrame
     adherence: pd.DataFrame
+    held: pd.DataFrame  # per controlled curve: did its budgets hold (see analysis/adherence.py)
     diagnostics: dict[str, pd.DataFrame]
     skipped: list[tuple[str, str]]
     n_boot: int
@@ -137,13 +140,16 @@ def _publish(path: Path, data: bytes) -> None:
     atomic_write(path, data, shared=True)
 
 
-def _line_label(row: pd.Series, many_setups: bool, many_strategies: bool) -> str:
-    parts = [str(row["model"])]
-    if many_setups:
-        parts.append(str(row["setup"]))
-    if many_strategies:
-        parts.append(str(row["strategy"]))
-    return " / ".join(parts)
+# What tells one line of a panel from another besides its model, named in its label only when it varies.
+LINE_KEYS = ("setup", "strategy", "control")
+
+
+def _line_label(row: pd.Series, varying: list[str]) -> str:
+    return " / ".join([str(row["model"]), *(str(row[key]) for key in varying)])
+
+
+def _varying(summary: pd.DataFrame) -> list[str]:
+    return [key for key in LINE_KEYS if not summary.empty and summary[key].nunique() > 1]
 
 
 def _figure_png(summary: pd.DataFrame) -> tuple[bytes, str]:
@@ -152,7 +158,7 @@ def _figure_png(summary: pd.DataFrame) -> tuple[bytes, str]:
 
 
 def accuracy_figure(summary: pd.DataFrame) -> tuple[Figure, str]:
-    """One panel per task, one line per model (and setup/strategy when they vary).
+    """One panel per task, one line per model (and setup, strategy, control when they vary).
 
     Every budget of every line is accounted for: a point that cannot be drawn (no scored answer, or no
     reasoning counts) is named at the foot of its panel with the reason.
@@ -162,16 +168,15 @@ def accuracy_figure(summary: pd.DataFrame) -> tuple[Figure, str]:
     fig, axes = panel_grid(len(tasks), "no samples in the logs")
 
     all_xs = summary[x_column].dropna().astype(float).tolist() if not summary.empty else []
-    many_setups = summary["setup"].nunique() > 1 if not summary.empty else False
-    many_strategies = summary["strategy"].nunique() > 1 if not summary.empty else False
+    varying = _varying(summary)
     for ax, task in zip(axes, tasks, strict=True):
         part = summary[summary["task"] == task]
         regression = bool((part["score_kind"] == REGRESSION_KIND).any())
         y_column = _metric_column(part["score_kind"].iloc[0])
         points, missing, xs = [], [], []
-        lines = list(part.groupby(["model", "setup", "strategy"], sort=True))
+        lines = list(part.groupby(["model", *LINE_KEYS], sort=True))
         for index, (_, line) in enumerate(lines):
-            label = _line_label(line.iloc[0], many_setups, many_strategies)
+            label = _line_label(line.iloc[0], varying)
             whose = f"{label} " if len(lines) > 1 else ""
             missing += [f"{whose}{_budget_text(row.budget)}: {why}" for row, why in _undrawn(line, x_column)]
             line = line.dropna(subset=[x_column, y_column]).sort_values("budget")
@@ -376,23 +381,28 @@ def _skipped_section(skipped: list[tuple[str, str]]) -> str:
 
 def _findings_section(found: _Findings) -> str:
     """Every curve's verdict first: what a reviewer reads before any picture."""
-    cost = {(r.model, r.task, r.setup, r.strategy): r for r in found.cost.itertuples()}
+    cost = {tuple(r[k] for k in trends.CURVE_KEY): r for r in found.cost.to_dict("records")}
+    held = {tuple(r[k] for k in adherence.CURVE_ADHERENCE_KEY): r["held"] for r in found.held.to_dict("records")}
     rows = []
     for r in found.controlled.itertuples():
-        c = cost.get((r.model, r.task, r.setup, r.strategy))
+        c = cost.get(tuple(getattr(r, k) for k in trends.CURVE_KEY))
         rows.append({
-            "model": str(r.model), "task": str(r.task), "setup": "controlled", "metric": str(r.metric_name),
-            "verdict": str(r.verdict), "slope per doubling [95%]": _interval(r.slope, r.slope_low, r.slope_high),
+            "model": str(r.model), "task": str(r.task), "setup": "controlled", "strategy": str(r.strategy),
+            "control": str(r.control), "metric": str(r.metric_name),
+            "verdict": str(r.verdict),
+            "budget held": held.get(tuple(getattr(r, k) for k in adherence.CURVE_ADHERENCE_KEY), "–"),
+            "slope per doubling [95%]": _interval(r.slope, r.slope_low, r.slope_high),
             "largest − smallest budget [95%]": _interval(
                 r.largest_minus_smallest, r.largest_minus_smallest_low, r.largest_minus_smallest_high),
-            "best budget": _fmt(c.best_budget) if c is not None else "–",
-            "loss at largest [95%]": _interval(c.loss, c.loss_low, c.loss_high) if c is not None else "–",
-            "advice": str(c.advice) if c is not None else "",
+            "best budget": _fmt(c["best_budget"]) if c is not None else "–",
+            "loss at largest [95%]": _interval(c["loss"], c["loss_low"], c["loss_high"]) if c is not None else "–",
+            "advice": str(c["advice"]) if c is not None else "",
         })
     for r in found.natural.itertuples():
         rows.append({
             "model": str(r.model), "task": str(r.task), "setup": f"natural ({r.grouping})",
-            "metric": str(r.metric_name), "verdict": str(r.verdict),
+            "strategy": str(r.strategy), "control": str(r.control), "metric": str(r.metric_name),
+            "verdict": str(r.verdict), "budget held": "–",
             "slope per doubling [95%]": _interval(r.slope, r.slope_low, r.slope_high),
             "largest − smallest budget [95%]": "longest − shortest: " + _interval(
                 r.longest_minus_shortest, r.longest_minus_shortest_low, r.longest_minus_shortest_high),
@@ -408,7 +418,10 @@ def _findings_section(found: _Findings) -> str:
         "questions. A curve of fewer than " + str(trends.MIN_QUESTIONS) + " questions gets <b>too few "
         "questions</b> and no verdict; a curve whose every call failed gets <b>calls failed</b>. Intervals are "
         "95%: the bootstrap standard error over questions (all budgets and epochs of a drawn question move "
-        "together) times Student's t; with one question there is none. The natural setup's bins mix questions: "
+        "together) times Student's t; with one question there is none. <b>Budget held</b>: under exact control, "
+        "whether every counted sample stayed within its budget (<b>NOT HELD</b>: the engine ignored its budget field, "
+        "so the curve is not the controlled curve it claims to be); under prompt or native control the budget is "
+        "a request (see Budget adherence). The natural setup's bins mix questions: "
         "hard questions think longer, so read its rank rows first. Tests used:</p>"
         f"<ul>{named}</ul>\n{_html_table(rows, 'findings')}"
     )
@@ -496,7 +509,7 @@ def _diagnostics_for(task: str, found: _Findings) -> str:
         rows = table[table["task"] == task]
         if rows.empty or rows["n"].sum() == 0:
             continue
-        shown = [{k: _fmt(v) for k, v in row.items() if k not in ("model", "task", "setup", "strategy")}
+        shown = [{k: _fmt(v) for k, v in row.items() if k not in ("model", "task", "setup", "strategy", "control")}
                  | {"model": str(row["model"])} for row in rows.to_dict("records")]
         parts.append(f"<h3>{title}</h3>\n{_html_table(shown, 'diagnostics')}")
     return "\n".join(parts)
@@ -506,14 +519,21 @@ def _adherence_section(table: pd.DataFrame, png: bytes) -> str:
     """Were controlled budgets really controlled? Requested budget against reasoning actually spent."""
     if table.empty:
         return ""
-    rows = [{"model": str(r["model"]), "budget": _fmt(r["budget"]), "n": _fmt(r["n"]),
+    rows = [{"model": str(r["model"]), "control": str(r["control"]), "budget": _fmt(r["budget"]), "n": _fmt(r["n"]),
              "median reasoning tokens": _fmt(r["median_reasoning_tokens"], 1),
              "max": _fmt(r["max_reasoning_tokens"], 0), "share over budget": _fmt(r["share_over"]),
-             "share without counts": _fmt(r["share_missing"])} for r in table.to_dict("records")]
+             "share without counts": _fmt(r["share_missing"]), "held": str(r["held"])}
+            for r in table.to_dict("records")]
     image = base64.b64encode(png).decode("ascii")
+    broken = sorted({f"{r['model']} at budget {r['budget']}" for r in table.to_dict("records")
+                     if str(r["held"]).startswith("NOT HELD")})
+    warning = (f'<p class="failed"><b>Exact budgets not held</b> (the engine ignored its budget field): '
+               f"{html.escape('; '.join(broken))}.</p>\n" if broken else "")
     return (
         "<h2>Budget adherence</h2>\n<p>Requested budget against the reasoning tokens actually spent "
-        "(controlled setup). A share over budget above zero means the budget was a request, not a cap.</p>\n"
+        "(controlled setup). Under prompt or native control a share over budget above zero means the budget was a "
+        f"request, not a cap; under exact control a sample more than {EXACT_SLACK} tokens over its budget means "
+        "the budget was not held.</p>\n" + warning +
         f'<img alt="reasoning tokens per requested budget" src="data:image/png;base64,{image}">\n'
         + _html_table(rows, "adherence")
     )

@@ -9,7 +9,7 @@ regression task) use the negative absolute error, -sqrt(score), over `scored` ro
 error size without a prediction; `n_metric` says how many rows count). That is the public code's
 "negative MAE" view: higher is better for both kinds, so a negative slope always means "worse".
 
-**Curves.** A curve is one (model, task, setup, strategy), optionally split by the task's scaling
+**Curves.** A curve is one (model, task, setup, strategy, control), optionally split by the task's scaling
 value (`by_scaling=True`, e.g. one curve per number of distractors). A point's metric is the mean over
 all its rows (every epoch of every question), its x is log2(1 + mean reasoning tokens of the point).
 log2(1 + t) keeps budget 0 / zero reasoning tokens at x = 0 instead of minus infinity, and makes the
@@ -87,7 +87,7 @@ import pandas as pd
 from ttclab.analysis.frame import DEFAULT_SCORE_KIND
 from ttclab.errors import UserError
 
-CURVE_KEY = ["model", "task", "setup", "strategy"]
+CURVE_KEY = ["model", "task", "setup", "strategy", "control"]
 SCALING_KEY = ["scaling_column", "scaling_value"]
 METRIC_NAMES = {"correct": "accuracy", "squared_error": "neg_mae"}
 INVERSE = "inverse scaling"
@@ -487,7 +487,7 @@ OVERTHINKING_COLUMNS = [
 def _with_scaling(columns: list[str], by_scaling: bool) -> list[str]:
     if not by_scaling:
         return columns
-    at = columns.index("strategy") + 1
+    at = columns.index(CURVE_KEY[-1]) + 1
     return [*columns[:at], *SCALING_KEY, *columns[at:]]
 
 

@@ -10,7 +10,7 @@ import fcntl
 import itertools
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -21,11 +21,15 @@ from ttclab.files import atomic_write
 from ttclab.models.names import LOCAL_PROVIDER, load_model, model_name
 from ttclab.specs import parse_pairs
 from ttclab.thinking.budget import (
+    BOTH_CONTROLS,
+    CONTROLS,
     PAPER_BUDGETS,
     PAPER_NATURAL_SAMPLES,
     PAPER_REPEATS,
     PAPER_SHOTS,
     SETUPS,
+    default_control,
+    has_exact_control,
     paper_budgets,
 )
 
@@ -40,11 +44,14 @@ class SweepConfig:
     `task_grid` gives an argument several values, one task (one curve) per value, e.g. the regression
     task's shots 0, 8 and 16.
     `strategies` are test-time strategies (`plain`, `early_exit:segment=64`, ...), each a curve of its own.
+    `control` is how budgets are enforced: None (each model's default), native, prompt, exact, or both (prompt
+    and exact, a curve each).
     """
 
     tasks: tuple[str, ...] = ("counting",)
     models: tuple[str, ...] = ("local",)
     strategies: tuple[str, ...] = ("plain",)
+    control: str | None = None
     budgets: tuple[int, ...] | None = PAPER_BUDGETS
     setup: str = "controlled"
     epochs: int | None = None
@@ -62,6 +69,7 @@ class SweepConfig:
 
 
 SETUP_CHOICES = (*SETUPS, "both")
+CONTROL_CHOICES = (*CONTROLS, "both")
 
 PRESETS: dict[str, SweepConfig] = {
     # What `make demo` runs: the embedded model on a small slice of every family, for 2 CPU cores.
@@ -170,6 +178,24 @@ def grid(config: SweepConfig, model: str) -> list[Cell]:
     return cells
 
 
+def controls(config: SweepConfig, model: str) -> list[str | None]:
+    """The budget controls this sweep runs for one model (None: the model's default), each a curve of its own."""
+    given = [key for key in config.task_args if key == "control" or key.endswith(".control")]
+    if config.control is not None and given:
+        raise UserError("the budget control is given twice (--control and -T control=...): keep --control")
+    control = config.task_args.get("control") if config.control is None else config.control
+    if control is None:
+        return [None]
+    if control not in CONTROL_CHOICES:
+        raise UserError(f"unknown --control {control!r}: use one of {', '.join(CONTROL_CHOICES)}")
+    wanted = list(BOTH_CONTROLS) if control == "both" else [control]
+    if "exact" in wanted and not has_exact_control(model):
+        raise UserError(f"--control {control} asks {model} for exact budgets, which it has no way to hold: exact works "
+                        "for ttclab/ models and on vLLM, SGLang and llama.cpp servers (vllm/..., sglang/..., "
+                        "openai-api/llama-cpp/...); pass --control prompt, or sweep this model on its own")
+    return wanted
+
+
 def split_task_args(config: SweepConfig, names: list[str]) -> dict[str, dict[str, Any]]:
     """Arguments per task: plain keys go to every task, `task.key` to that task alone."""
     return _per_task(config.task_args, names, "--task-arg")
@@ -238,11 +264,13 @@ def plan_tasks(config: SweepConfig, model_names: list[str]) -> list[tuple[str, i
     names = _sweep_tasks(config)
     variants = task_variants(config, names)
     planned = []
-    cells = [(model, cell, strategy) for model in model_names for cell in grid(config, model)
-             for strategy in config.strategies]
-    for model, cell, strategy in cells:
+    cells = [(model, cell, strategy, control) for model in model_names for cell in grid(config, model)
+             for strategy in config.strategies for control in controls(config, model)]
+    for model, cell, strategy, control in cells:
         for name, variant in [(task, v) for task in names for v in variants[task]]:
             args: dict[str, Any] = {"setup": cell.setup, "seed": config.seed, "strategy": strategy}
+            if control is not None:
+                args["control"] = control
             if cell.budget is not None:
                 args["budget"] = cell.budget
             if config.limit is not None:
@@ -306,9 +334,12 @@ class SweepOutcome:
         return self.finished and not self.failed_models
 
 
-def run_sweep(config: SweepConfig) -> SweepOutcome:
-    """Run (or resume) the sweep and count each model's failed samples in its logs."""
+def run_sweep(config: SweepConfig, say: Callable[[str], None] = lambda line: None) -> SweepOutcome:
+    """Run (or resume) the sweep and count each model's failed samples in its logs; `say` hears what the trials of
+    exact budgets on serving engines saw, before the sweep starts."""
     from inspect_ai import eval_set
+
+    from ttclab.experiments.preflight import check_exact_budgets
 
     names = [model_name(raw) for raw in config.models]
     planned = plan_tasks(config, names)  # every task argument checked, every task built, before any model is loaded
@@ -319,9 +350,15 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
         raise UserError(f"cannot create the log dir {log_dir}: {error.strerror}: pass a folder you can write to "
                         "with --log-dir") from None
     with _only_sweep(log_dir):  # before anything is set aside: another sweep's log may be half written
-        tasks = bind_models(planned, build_models(config, names))
+        models = build_models(config, names)
+        exact = [model for model in models if "exact" in _controls_of(config, str(model))]
+        trials = check_exact_budgets(exact)
+        for trial in trials:
+            say(trial.line())
+        tasks = bind_models(planned, models)
         set_aside = set_aside_unreadable_logs(log_dir)
-        record = asdict(replace(config, log_dir=str(log_dir))) | {"data_sources": data_sources(config)}
+        record = asdict(replace(config, log_dir=str(log_dir))) | {
+            "data_sources": data_sources(config), "exact_budget_trials": [trial.record() for trial in trials]}
         (log_dir / "sweep.json").write_text(json.dumps(record, indent=2))
         success, logs = eval_set(
             tasks=tasks,
@@ -335,6 +372,11 @@ def run_sweep(config: SweepConfig) -> SweepOutcome:
             display=config.display,  # type: ignore[arg-type]
         )
         return SweepOutcome(bool(success), _failed_calls(logs), set_aside)
+
+
+def _controls_of(config: SweepConfig, model: str) -> set[str]:
+    """The controls a model actually runs under in this sweep, defaults resolved."""
+    return {control or default_control(model) for control in controls(config, model)}
 
 
 LOCK_FILE = ".ttclab-sweep.lock"

@@ -38,7 +38,7 @@ class TaskSettings:
     strategy: str = "plain"
     cautioned: bool = False
     control: str | None = None
-    answer_tokens: int = 1024
+    answer_tokens: int | None = None  # None: the control's own room (thinking.budget.Budget.answer_room)
     natural_ceiling: int = 16384
     memory: str | None = None
     memory_file: str | None = None

@@ -187,7 +187,7 @@ def chunk_config(settings: dict[str, Any], room: int, local: bool, seed: int) ->
 def answer_config(settings: dict[str, Any], budget: Budget, local: bool, seed: int) -> GenerateConfig:
     """The final call: no thinking (budget 0 for `ttclab/`), room for the answer only."""
     config = {key: value for key, value in settings.items() if key not in ("reasoning_tokens", "reasoning_effort")}
-    config.update(max_tokens=budget.answer_tokens, seed=seed)
+    config.update(max_tokens=budget.answer_room("exact"), seed=seed)  # thinking is over: the answer's room
     if local:
         config["reasoning_tokens"] = 0
     elif settings.get("reasoning_effort") is not None:
