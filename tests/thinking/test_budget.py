@@ -204,3 +204,8 @@ def test_engine_versions_before_the_field_are_refused_and_unknown_ones_trusted_t
         check_engine_version("sglang", "0.5.10")
     check_engine_version("llama.cpp", "b1")  # no version gate: the trial and the adherence table judge it
     assert ENGINE_BUDGETS["llama.cpp"].since is None
+
+
+def test_designs_forced_is_the_exact_control():
+    assert Budget(tokens=8, control="forced").control == "exact"
+    assert plan("ttclab/local", Budget(tokens=8, control="forced")).config.reasoning_tokens == 8

@@ -22,6 +22,7 @@ from ttclab.models.names import LOCAL_PROVIDER, load_model, model_name
 from ttclab.specs import parse_pairs
 from ttclab.thinking.budget import (
     BOTH_CONTROLS,
+    CONTROL_ALIASES,
     CONTROLS,
     PAPER_BUDGETS,
     PAPER_NATURAL_SAMPLES,
@@ -186,6 +187,7 @@ def controls(config: SweepConfig, model: str) -> list[str | None]:
     control = config.task_args.get("control") if config.control is None else config.control
     if control is None:
         return [None]
+    control = CONTROL_ALIASES.get(control, control)
     if control not in CONTROL_CHOICES:
         raise UserError(f"unknown --control {control!r}: use one of {', '.join(CONTROL_CHOICES)}")
     wanted = list(BOTH_CONTROLS) if control == "both" else [control]

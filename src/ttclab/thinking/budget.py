@@ -23,6 +23,8 @@ Control = Literal["native", "prompt", "exact"]
 SETUPS: tuple[str, ...] = get_args(Setup)
 CONTROLS: tuple[str, ...] = get_args(Control)
 BOTH_CONTROLS = ("prompt", "exact")  # what a sweep's `--control both` runs: the paper's method beside the cap
+# DESIGN.md's name for the in-process cap, from before serving engines could hold a budget too
+CONTROL_ALIASES = {"forced": "exact"}
 
 # Anthropic: max_tokens = budget + this much room for the answer (the paper's setting).
 ANTHROPIC_ANSWER_ROOM = 10_000
@@ -154,6 +156,7 @@ class Budget:
     def __post_init__(self) -> None:
         if self.setup not in SETUPS:
             raise UserError(f"unknown setup {self.setup!r}: use one of {', '.join(SETUPS)}")
+        object.__setattr__(self, "control", CONTROL_ALIASES.get(str(self.control), self.control))
         if self.control is not None and self.control not in CONTROLS:
             raise UserError(f"unknown budget control {self.control!r}: use one of {', '.join(CONTROLS)}")
         tokens = self.tokens
