@@ -465,13 +465,22 @@ def memagent_serve(
     model: Annotated[str, typer.Option(help="The model that drives the memory: local, or provider/model.")] = "local",
     model_arg: Annotated[list[str] | None, typer.Option("--model-arg", "-M", help="key=value for the model.")]
     = None,
+    max_steps: Annotated[int | None, typer.Option(help="Agent steps per request before it gives up with no "
+                                                  "answer (default: the server's, see docs/memagent.md).")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Tokens per agent turn (default: the server's).")] = None,
+    time_limit: Annotated[float | None, typer.Option(help="Seconds per request, past which the reply is 'no "
+                                                     "answer' (default: the server's).")] = None,
+    script: Annotated[Path | None, typer.Option(help="Testing aid: a JSON list of replies that --model "
+                                                "mockllm/model serves in order.")] = None,
 ) -> None:
     """Serve the memory over MCP (stdio): ask_memory, add_to_memory, read_memory_file."""
-    from ttclab.memory.memagent.server import serve
+    from ttclab.memory.memagent.server import AgentLimits, model_args, serve
     from ttclab.models.names import model_name
-    from ttclab.specs import parse_pairs
 
-    serve(root, model_name(model), parse_pairs(model_arg or [], "--model-arg"))
+    given = {"max_steps": max_steps, "max_tokens": max_tokens, "seconds": time_limit}
+    limits = AgentLimits(**{key: value for key, value in given.items() if value is not None})
+    name = model_name(model)
+    serve(root, name, model_args(model_arg or [], script, name), limits)
 
 
 def main() -> None:  # pragma: no cover

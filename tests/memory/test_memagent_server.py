@@ -1,30 +1,36 @@
-"""The mem-agent MCP server: a real stdio server process driven by the SDK's client, with a scripted mockllm."""
+"""The mem-agent MCP server: `ttclab memagent serve` as a real stdio process driven by the MCP SDK's client, with a
+scripted mockllm."""
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import anyio
 import pytest
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from ttclab.errors import UserError
-from ttclab.memory.memagent.server import build_server, scripted_outputs
+from ttclab.memory.memagent.server import AgentLimits, build_server, scripted_outputs
 
 OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-def with_server(tmp_path, replies, body):  # noqa: ANN001, ANN201
-    """Start the server process on `tmp_path/memory` with `replies` scripted, run `body(session)`, return its value."""
+TTCLAB = str(Path(sys.executable).parent / "ttclab")
+
+
+def with_server(tmp_path, replies, body, *options: str):  # noqa: ANN001, ANN201
+    """Start `ttclab memagent serve` on `tmp_path/memory` with `replies` scripted (and `options`), run
+    `body(session)`, return its value."""
     script = tmp_path / "replies.json"
     script.write_text(json.dumps(replies))
     root = tmp_path / "memory"
     root.mkdir(exist_ok=True)
     params = StdioServerParameters(
-        command=sys.executable,
-        args=["-m", "ttclab.memory.memagent.server", "--root", str(root), "--model", "mockllm/model",
-              "--script", str(script)],
+        command=TTCLAB,
+        args=["memagent", "serve", "--root", str(root), "--model", "mockllm/model", "--script", str(script),
+              *options],
         env=OFFLINE,
     )
 
@@ -103,3 +109,44 @@ def test_the_cli_command_refuses_a_missing_memory_folder(tmp_path):
     result = CliRunner().invoke(app, ["memagent", "serve", "--root", str(tmp_path / "absent"),
                                       "--model", "mockllm/model"])
     assert result.exit_code == 2 and "does not exist" in result.output
+
+
+def test_the_step_cap_and_the_time_limit_end_a_request_with_no_answer(tmp_path):
+    stepping = ["<python>a = 1</python>"] * 3 + ["<python></python><reply>too late</reply>"]
+
+    async def ask(session):  # noqa: ANN001, ANN202
+        return text(await session.call_tool("ask_memory", {"question": "Who am I?"}))
+
+    assert with_server(tmp_path, stepping, ask, "--max-steps", "2").startswith(
+        "No answer: the memory agent stopped after 2 steps")
+    # a step that computes for seconds against a limit of half a second: the request ends without an answer
+    slow = ["<python>total = sum(range(100_000_000))</python>", "<python></python><reply>You are Ada.</reply>"]
+    assert with_server(tmp_path, slow, ask, "--time-limit", "0.5").startswith(
+        "No answer: the memory agent did not finish within 0.5 s")
+    assert with_server(tmp_path, slow, ask) == "You are Ada."  # the same request, within the default limits
+
+
+def test_each_agent_turn_gets_the_token_limit(tmp_path):
+    (tmp_path / "memory").mkdir()
+    seen = []
+
+    def respond(input, tools, tool_choice, config):  # noqa: ANN001, ANN202
+        seen.append(config.max_tokens)
+        return scripted_outputs(["<python></python><reply>Ada.</reply>"])[0]
+
+    server = build_server(tmp_path / "memory", "mockllm/model", {"custom_outputs": respond},
+                          AgentLimits(max_tokens=96))
+    result = anyio.run(server.call_tool, "ask_memory", {"question": "Who am I?"})
+    assert "Ada." in text(result) and seen == [96]
+
+
+@pytest.mark.parametrize("option", [("--max-steps", "0"), ("--max-tokens", "-5"), ("--time-limit", "0")])
+def test_the_limits_are_checked_before_the_server_starts(tmp_path, option):
+    from typer.testing import CliRunner
+
+    from ttclab.cli import app
+
+    (tmp_path / "memory").mkdir()
+    result = CliRunner().invoke(app, ["memagent", "serve", "--root", str(tmp_path / "memory"), "--model",
+                                      "mockllm/model", *option])
+    assert result.exit_code == 2 and "must be a positive number" in result.output

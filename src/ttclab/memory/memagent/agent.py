@@ -18,7 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from inspect_ai.model import ChatMessage, ChatMessageAssistant, ChatMessageSystem, ChatMessageUser, Model
+from inspect_ai.model import (
+    ChatMessage,
+    ChatMessageAssistant,
+    ChatMessageSystem,
+    ChatMessageUser,
+    GenerateConfig,
+    Model,
+)
 
 from ttclab.memory.memagent.store import MemoryStore
 from ttclab.sandbox import Limits, run_python_async
@@ -90,10 +97,12 @@ async def run_agent(
     max_steps: int = MAX_STEPS,
     step_seconds: float = STEP_SECONDS,
     private: str | None = None,
+    config: GenerateConfig | None = None,
 ) -> AgentResult:
     """Drive `model` over the memory until it replies or the step cap is reached.
 
     `private`: what the user marked private (mem-agent's `<filter>`), shown to the model with the question.
+    `config`: the model's settings for every turn (e.g. `max_tokens`, a turn's length).
     """
     prompt = question if not private else f"{question}\n\n<filter>{private}</filter>"
     messages: list[ChatMessage] = [ChatMessageSystem(content=SYSTEM_PROMPT), ChatMessageUser(content=prompt)]
@@ -102,7 +111,7 @@ async def run_agent(
     tools = store.tools()
     with tempfile.TemporaryDirectory(prefix="memagent-") as scratch:
         while result.steps < max_steps:
-            output = await model.generate(messages)
+            output = await model.generate(messages, config=config or GenerateConfig())
             text = output.completion
             messages.append(ChatMessageAssistant(content=text))
             turn = Turn.parse(text)

@@ -4,19 +4,18 @@ Three tools: `ask_memory` and `add_to_memory` run the mem-agent loop (a model wr
 memory's file tools), `read_memory_file` reads one file directly, without a model, so a client can check what was
 stored. Every path still goes through `MemoryStore`, so the memory's confinement holds for MCP clients too.
 
-Run it as `python -m ttclab.memory.memagent.server --root DIR --model MODEL`, or call `serve` from the CLI.
+Run it as `ttclab memagent serve --root DIR --model MODEL` (with `--max-steps`, `--max-tokens`, `--time-limit`).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
-from inspect_ai.model import Model, ModelOutput, ModelUsage
+from inspect_ai.model import GenerateConfig, Model, ModelOutput, ModelUsage
 
 from ttclab.errors import UserError
 from ttclab.extras import requires
@@ -28,7 +27,7 @@ with requires("memagent"):
     from mcp.server.mcpserver import MCPServer
     from mcp.server.mcpserver.exceptions import ToolError
 
-__all__ = ["build_server", "main", "open_memory", "scripted_outputs", "serve"]
+__all__ = ["AgentLimits", "build_server", "model_args", "open_memory", "scripted_outputs", "serve"]
 
 SCRIPT_MODEL = "mockllm/model"
 
@@ -53,8 +52,29 @@ def open_memory(root: Path) -> MemoryStore:
     return store
 
 
-def build_server(root: Path, model: str, model_args: dict | None = None) -> MCPServer:
+@dataclass(frozen=True)
+class AgentLimits:
+    """How far the agent may go on one request: its steps, the tokens of each of its turns, and the wall clock.
+
+    The defaults keep a small local model answering within a couple of minutes on a CPU (mem-agent's own 20 steps
+    of 1,024 tokens never finished there); a capable API model rarely needs more than a few steps.
+    """
+
+    max_steps: int = 8
+    max_tokens: int = 512
+    seconds: float = 180.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "max_tokens", "seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise UserError(f"invalid {name.replace('_', '-')} {value!r}: it must be a positive number")
+
+
+def build_server(root: Path, model: str, model_args: dict | None = None,
+                 limits: AgentLimits | None = None) -> MCPServer:
     """An MCP server over the memory at `root`, driven by `model` (an Inspect model name such as 'openai/gpt-4o')."""
+    limits = limits or AgentLimits()
     store = open_memory(root)
     # One model for the server's life: providers reuse their client, and a scripted test model keeps its place.
     agent_model: Model = as_model(model, **(model_args or {}))
@@ -67,12 +87,19 @@ def build_server(root: Path, model: str, model_args: dict | None = None) -> MCPS
     )
 
     async def agent(prompt: str) -> str:
+        result = None
         async with lock:
-            result = await run_agent(agent_model, store, prompt)
+            with anyio.move_on_after(limits.seconds):  # the clock runs once the agent has the memory to itself
+                result = await run_agent(agent_model, store, prompt, max_steps=limits.max_steps,
+                                         config=GenerateConfig(max_tokens=limits.max_tokens))
+        if result is None:
+            return (f"No answer: the memory agent did not finish within {limits.seconds:g} s, so there is no answer "
+                    "(the memory may hold part of an update); try a more specific request, or start the server "
+                    "with a larger --time-limit.")
         if result.reply is None:
             return (
-                f"The memory agent stopped after {result.steps} steps without a reply, so there is no answer; "
-                "try a simpler or more specific request."
+                f"No answer: the memory agent stopped after {result.steps} steps without a reply; try a simpler or "
+                "more specific request, or start the server with more --max-steps."
             )
         return result.reply
 
@@ -97,9 +124,9 @@ def build_server(root: Path, model: str, model_args: dict | None = None) -> MCPS
     return server
 
 
-def serve(root: Path, model: str, model_args: dict | None = None) -> None:
+def serve(root: Path, model: str, model_args: dict | None = None, limits: AgentLimits | None = None) -> None:
     """Serve the memory on stdio until the client disconnects."""
-    build_server(root, model, model_args).run("stdio")
+    build_server(root, model, model_args, limits).run("stdio")
 
 
 def scripted_outputs(replies: list[str]) -> list[ModelOutput]:
@@ -112,7 +139,7 @@ def scripted_outputs(replies: list[str]) -> list[ModelOutput]:
     return outputs
 
 
-def _model_args(pairs: list[str], script: Path | None, model: str) -> dict[str, Any]:
+def model_args(pairs: list[str], script: Path | None, model: str) -> dict[str, Any]:
     """`key=value` pairs (values read as JSON when they parse, else kept as text) plus the test script if any."""
     from ttclab.specs import parse_pairs
 
@@ -128,28 +155,3 @@ def _model_args(pairs: list[str], script: Path | None, model: str) -> dict[str, 
             raise UserError(f"--script {str(script)!r} must hold a JSON list of reply strings")
         args["custom_outputs"] = scripted_outputs(replies)
     return args
-
-
-def main(argv: list[str] | None = None) -> None:
-    """Command line for the stdio server process; exits 2 with one message on a mistake the user can fix."""
-    parser = argparse.ArgumentParser(description="Serve a mem-agent memory over MCP on stdio.")
-    parser.add_argument("--root", type=Path, required=True, help="the memory folder (must exist)")
-    parser.add_argument("--model", required=True, help="Inspect model name, e.g. openai/gpt-4o")
-    parser.add_argument(
-        "--model-arg", action="append", default=[], metavar="KEY=VALUE", help="extra argument for get_model"
-    )
-    parser.add_argument(
-        "--script",
-        type=Path,
-        help=f"testing aid: a JSON list of reply strings that --model {SCRIPT_MODEL} serves in order",
-    )
-    options = parser.parse_args(argv)
-    try:
-        serve(options.root, options.model, _model_args(options.model_arg, options.script, options.model))
-    except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-
-
-if __name__ == "__main__":
-    main()
