@@ -142,3 +142,28 @@ def test_a_finished_row_is_answered_before_its_batch_ends():
 
     anyio.run(main)
     assert seen[0] == "0" and sorted(seen) == ["0", "1", "2"]
+
+
+def test_a_request_whose_event_loop_stopped_does_not_hang_the_requests_after_it():
+    """A loop can stop without closing while its request waits (a caller that gave up): the decode thread used
+    to wait for that loop to run the answer, forever, and every later request hung behind it (a CI run did)."""
+    import asyncio
+
+    engine = RecordingEngine(seconds=0.3)
+    batcher = Batcher(engine, batch_size=1, window=0.0)
+    abandoned = asyncio.new_event_loop()
+    waiting = abandoned.create_task(batcher.submit(request(7)))
+    abandoned.run_until_complete(asyncio.sleep(0.05))  # queued, decoding; then the loop stops, still open
+    assert not waiting.done()
+
+    async def later() -> str:
+        with anyio.fail_after(60):  # a guard against the hang, not a speed requirement
+            return (await batcher.submit(request(8))).answer
+
+    try:
+        assert anyio.run(later) == "8"
+    finally:
+        waiting.cancel()
+        abandoned.run_until_complete(asyncio.sleep(0))
+        abandoned.close()
+    assert engine.batches == [1, 1]

@@ -31,13 +31,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import anyio
-import anyio.from_thread
-import anyio.lowlevel
 from inspect_ai.model import (
     ChatCompletionChoice,
     ChatMessage,
@@ -65,7 +64,7 @@ NO_CONFIG = GenerateConfig()
 @dataclass
 class _Pending:
     request: Request
-    token: Any  # the waiting request's event loop, so the decode thread can wake it
+    wake: Callable[[Callable[[], None]], None]  # runs a callback in the waiting request's event loop, soon
     done: anyio.Event = field(default_factory=anyio.Event)
     result: Result | None = None
     error: BaseException | None = None
@@ -90,7 +89,7 @@ class Batcher:
         self.running = False
 
     async def submit(self, request: Request) -> Result:
-        pending = _Pending(request, anyio.lowlevel.current_token())
+        pending = _Pending(request, _waker())
         with self.lock:
             self.queue.append(pending)
             if not self.running:
@@ -131,7 +130,9 @@ class Batcher:
 
     @staticmethod
     def _answer(pending: _Pending, result: Result | None, error: BaseException | None) -> None:
-        """From the decode thread: hand the request its result (once) in its own event loop."""
+        """From the decode thread: hand the request its result (once) in its own event loop, without waiting for
+        that loop. Waiting would let one loop that stopped without closing (its request abandoned) hang the
+        decode thread, and with it every later request: the CI run of 2026-12-05 hung that way for good."""
 
         def settle() -> None:
             if not pending.done.is_set():
@@ -139,9 +140,22 @@ class Batcher:
                 pending.done.set()
 
         try:
-            anyio.from_thread.run_sync(settle, token=pending.token)
+            pending.wake(settle)
         except RuntimeError:  # that event loop has ended: nobody is waiting any more
             pass
+
+
+def _waker() -> Callable[[Callable[[], None]], None]:
+    """How another thread schedules a callback in the running event loop, without blocking on it (asyncio's
+    `call_soon_threadsafe`, trio's `run_sync_soon`); both raise RuntimeError once the loop is closed."""
+    import asyncio
+
+    try:
+        return asyncio.get_running_loop().call_soon_threadsafe
+    except RuntimeError:  # not asyncio: Inspect's other backend
+        import trio
+
+        return trio.lowlevel.current_trio_token().run_sync_soon
 
 
 _ENGINES: dict[tuple[Any, ...], tuple[Engine, Batcher]] = {}
