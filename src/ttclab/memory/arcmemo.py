@@ -16,8 +16,10 @@ Why it is built this way:
   of becoming a near-copy, so the memory grows in ideas rather than in repeats.
 - **Select, do not dump.** The paper found that the whole memory in context does not help, so a model
   reads the puzzle and picks at most `top_k` entries (`select="model"`), or the nearest by embedding
-  (`select="embedding"`: cheaper, no model call). Picked routines bring the concepts their parameter types
-  name (at most `top_k` more), because a routine is hard to use without the structure it works on.
+  (`select="embedding"`: cheaper, no model call). An ARC prompt is embedded as a description of its grids
+  (`data/puzzles/describe.py`), not as its digits, which the embedder would truncate to their first rows.
+  Picked routines bring the concepts their parameter types name (at most `top_k` more), because a routine is
+  hard to use without the structure it works on.
 - **Bad replies change nothing.** A reply that is not the JSON asked for is counted in `stats` and skipped.
 """
 
@@ -29,6 +31,7 @@ from typing import Any
 
 from inspect_ai.model import Model, ModelOutput
 
+from ttclab.data.puzzles.describe import describe_puzzle
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory
 from ttclab.memory.index import VectorIndex
@@ -98,6 +101,12 @@ Puzzle:
 Reply with JSON only: {{"description": "...", "ids": [1, ...]}} (an empty list if none fit)."""
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def query_text(problem: str) -> str:
+    """What embedding retrieval looks up for a problem: an ARC puzzle's grids described in words (the embedder reads
+    256 tokens, and a prompt of digit grids is 400-6,000), else the problem's own text."""
+    return describe_puzzle(problem) or problem
 
 
 def concept_key(name: str) -> str:
@@ -241,7 +250,7 @@ class ConceptMemory(Memory):
         if self._index is None:
             self._index = VectorIndex()
         self._index.sync((key, self.entry_text(key)) for key in self.keys())
-        return [key for key, _ in self._index.search(problem, self.top_k)]
+        return [key for key, _ in self._index.search(query_text(problem), self.top_k)]
 
     def entry_text(self, key: str) -> str:
         """What embedding retrieval compares with the problem: a concept's description and cues, a situation."""
