@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from ttclab.replies import fenced_blocks, reply_json
+import pytest
+
+from ttclab.replies import fenced_blocks, repaired_json, reply_json
 
 
 def test_json_is_found_in_a_fence_first_then_in_the_prose_never_in_thinking() -> None:
@@ -25,3 +27,19 @@ def test_fenced_blocks_name_their_language_and_skip_thinking() -> None:
     reply = "<think>```python\nhidden\n```</think>Here:\n```python\ndef f():\n    return 1\n```\nand\n```\nplain\n```"
     assert fenced_blocks(reply) == [("python", "def f():\n    return 1\n"), ("", "plain\n")]
     assert fenced_blocks("no code") == []
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("{'a': 'x', 'b': True, 'c': None}", {"a": "x", "b": True, "c": None}),
+    ('{"a": [1, 2,], }', {"a": [1, 2]}),
+    ('{"a": "line one\nline two"}', {"a": "line one\nline two"}),
+    ('Sure: {"a": {"b": [1, 2', {"a": {"b": [1, 2]}}),
+    ('{"a": "cut off mid-stri', {"a": "cut off mid-stri"}),
+])
+def test_repaired_json_mends_what_small_models_get_wrong(text, value):
+    assert repaired_json(text) == value
+
+
+def test_repaired_json_gives_up_on_prose_and_keeps_to_the_kinds_asked_for():
+    assert repaired_json("The attempt was wrong because it counted odds.") is None
+    assert repaired_json("[1, 2") is None and repaired_json("[1, 2", (list,)) == [1, 2]

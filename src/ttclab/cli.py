@@ -429,6 +429,8 @@ def memory_eval(
     test: Annotated[int, typer.Option(help="Problems in the test stream.")] = 20,
     epochs: Annotated[int, typer.Option(help="Passes over the training stream (offline learning).")] = 1,
     online: Annotated[bool, typer.Option(help="Keep learning during the test stream (ACE's online mode).")] = False,
+    validation: Annotated[int, typer.Option(help="Validation problems: each pass's memory is measured on them and "
+                                            "the best goes to the test (ACE's offline mode); 0: none.")] = 0,
     seed: Annotated[int, typer.Option(help="Seed of the training stream (the test stream uses seed + 1).")] = 0,
     out: Annotated[Path, typer.Option(help="Output folder: logs, memory.json, summary.json; rerun resumes.")]
     = Path("runs/memory"),
@@ -441,7 +443,7 @@ def memory_eval(
     from ttclab.specs import parse_pairs
 
     config = StreamConfig(task=task, memory=memory, model=model, train=train, test=test, epochs=epochs,
-                          seed=seed, online=online, out=str(out),
+                          seed=seed, online=online, validation=validation, out=str(out),
                           task_args=parse_pairs(task_arg or [], "--task-arg"),
                           model_args=parse_pairs(model_arg or [], "--model-arg"))
     summary = run_stream(config)
@@ -449,6 +451,14 @@ def memory_eval(
     if with_memory is not None:
         typer.echo(f"accuracy with {memory}: {with_memory:.3f}")
     typer.echo(f"accuracy without memory: {without:.3f}")
+    if "chosen_epoch" in summary:
+        scores = ", ".join(f"{value:.3f}" for value in summary["validation_accuracy"].values())
+        typer.echo(f"validation accuracy per pass: {scores}; the memory of pass {summary['chosen_epoch']} was tested")
+    stats = summary.get("memory_stats", {})
+    if "repaired_reflections" in stats:
+        typer.echo(f"reflections: {stats['reflections']} valid ({stats['repaired_reflections']} mended), "
+                   f"{stats['invalid_reflections']} invalid; curations: {stats['curations']} valid "
+                   f"({stats['repaired_curations']} mended), {stats['invalid_curations']} invalid")
     if "memory_size" in summary:
         typer.echo(f"memory: {summary['memory_size']}, tokens spent by the memory: {summary['memory_tokens']}")
     typer.echo(f"summary: {out / 'summary.json'}")

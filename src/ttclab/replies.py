@@ -22,6 +22,7 @@ Extraction reads only the visible answer: text after the last `</think>` (and ne
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
@@ -270,6 +271,75 @@ def reply_json(text: str, kinds: tuple[type, ...] = (dict,)) -> Any:
             if isinstance(value, kinds):
                 return value
     return None
+
+
+def repaired_json(text: str, kinds: tuple[type, ...] = (dict,)) -> Any:
+    """A JSON value a model almost wrote, when `reply_json` finds none: from the first opener on, the text with
+    what small models get wrong mended (Python's True/False/None and single quotes, trailing commas, line breaks
+    inside strings, closers missing at the end); None when no mending gives a value of one of `kinds`. Callers
+    count what they repaired: a repaired reply is a weaker signal than a valid one."""
+    visible = visible_text(text or "")
+    openers = "".join(opener for kind, opener in ((dict, "{"), (list, "[")) if kind in kinds)
+    starts = [i for i, char in enumerate(visible) if char in openers]
+    if not starts:
+        return None
+    body = visible[starts[0]:]
+    for candidate in _mended(body):
+        try:
+            value, _ = _DECODER.raw_decode(candidate)
+        except json.JSONDecodeError:
+            try:
+                value = ast.literal_eval(candidate)
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                continue
+        if isinstance(value, kinds):
+            return value
+    return None
+
+
+def _mended(body: str) -> Iterable[str]:
+    """`body` with ever more repairs applied, one candidate after each."""
+    text = re.sub(r",\s*([}\]])", r"\1", body)  # trailing commas
+    yield text
+    text = _escape_breaks(text)
+    yield text
+    closed = text + _missing_closers(text)
+    yield closed
+    yield re.sub(r",\s*([}\]])", r"\1", closed)
+
+
+def _escape_breaks(text: str) -> str:
+    """Line breaks inside double-quoted strings as \\n (JSON forbids them raw)."""
+    out, inside, escaped = [], False, False
+    for char in text:
+        if inside and char == "\n":
+            out.append("\\n")
+            continue
+        out.append(char)
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = inside
+        elif char == '"':
+            inside = not inside
+    return "".join(out)
+
+
+def _missing_closers(text: str) -> str:
+    """The brackets and quote a value cut off at the end still needs, innermost first."""
+    stack, inside, escaped = [], False, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif inside:
+            escaped, inside = char == "\\", char != '"'
+        elif char == '"':
+            inside = True
+        elif char in "{[":
+            stack.append("}" if char == "{" else "]")
+        elif char in "}]" and stack:
+            stack.pop()
+    return ('"' if inside else "") + "".join(reversed(stack))
 
 
 # --- phrases in replies ------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ def test_invalid_reflector_reply_is_counted_and_skipped() -> None:
 
 
 def test_invalid_curator_reply_is_counted_and_skipped() -> None:
-    for bad in ('{"operations": [{"type": "ADD", "content": "x"}', '{"ops": []}', "Add a bullet about units."):
+    for bad in ('{"ops": []}', "Add a bullet about units.", '{"type": "ADD", "content": "x"}'):
         playbook = playbook_with(START, 3, reflector_model=mock(reflection()), curator_model=mock(bad))
         asyncio.run(playbook.update("q", "some work", "incorrect"))
         assert playbook.bullets == START and playbook.next_id == 3
@@ -303,3 +303,48 @@ def test_eval_end_to_end_second_problem_sees_the_learned_bullet(tmp_path: Path) 
     assert playbook.stats["updates"] == 2 and playbook.stats["curations"] == 2
     assert playbook.usage["reflector"].total_tokens == 30
 
+
+def test_a_failed_attempt_is_tried_again_with_its_reflection_and_the_sample_keeps_its_first(tmp_path: Path) -> None:
+    generator_prompts: list[str] = []
+
+    def script(input, tools, tool_choice, config):  # noqa: ANN001, ANN202
+        text = input[-1].text
+        if text.startswith("You review one attempt"):
+            return reply(json.dumps({"error_identification": "counted kinds, not items", "root_cause": "misread",
+                                     "correct_approach": "count every item", "key_insight": "count items",
+                                     "bullet_tags": []}))
+        if text.startswith("You maintain a playbook"):
+            return reply(curation())
+        generator_prompts.append("\n".join(message.text for message in input))
+        return reply("<answer>2</answer>" if len(generator_prompts) == 1 else "<answer>3</answer>")
+
+    playbook = Playbook(dedup=None, reattempts=2)
+    task = Task(dataset=[Sample(input="How many fruits: apple, pear, apple?", target="3")],
+                solver=with_memory(generate(), playbook, answer_scorer()), scorer=answer_scorer())
+    (log,) = inspect_eval(task, model="mockllm/model", model_args={"custom_outputs": script}, log_dir=str(tmp_path),
+                          display="none")
+    [sample] = log.samples
+    assert len(generator_prompts) == 2  # the re-attempt was right, so there was no third
+    assert "What went wrong: counted kinds, not items" in generator_prompts[1]
+    assert "What went wrong" not in generator_prompts[0]
+    assert sample.metadata["memory_reattempts"] == ["correct"]
+    assert sample.output.completion == "<answer>2</answer>"  # scored on its first attempt
+    assert sample.scores["answer_scorer"].metadata["outcome"] == "incorrect"
+    assert playbook.stats["updates"] == 2  # it learned from the re-attempt too
+    none = Playbook(dedup=None, reattempts=0)
+    assert none.reattempts == 0 and none.hint() is None
+
+
+def test_nearly_valid_replies_are_mended_and_counted() -> None:
+    """What a small model writes: Python's literals, two of the four fields, a curation cut off at its end."""
+    short = ("Review: {'error_identification': 'counted the percentage as fruits', 'root_cause': 'distracted', "
+             "'bullet_tags': []}")
+    cut_off = '{"operations": [{"type": "ADD", "section": "common_mistakes", "content": "Ignore odds; count items."'
+    playbook = playbook_with(START, 3, reflector_model=mock(short), curator_model=mock(cut_off))
+    asyncio.run(playbook.update("q", "61 fruits", "incorrect"))
+    assert playbook.stats["repaired_reflections"] == 1 and playbook.stats["invalid_reflections"] == 0
+    assert playbook.stats["repaired_curations"] == 1 and playbook.stats["curations"] == 1
+    assert [b.content for b in playbook.bullets][-1] == "Ignore odds; count items."
+    one_field = playbook_with(START, 3, reflector_model=mock('{"key_insight": "count"}'), curator_model=mock("x"))
+    asyncio.run(one_field.update("q", "61 fruits", "incorrect"))
+    assert one_field.stats["invalid_reflections"] == 1 and one_field.stats["repaired_reflections"] == 0

@@ -92,3 +92,32 @@ def test_the_cli_refuses_a_bad_stream_in_one_line_and_writes_nothing(tmp_path, m
     result = CliRunner().invoke(app, ["memory", "eval", "--memory", "notes", "--model", "mockllm/model"])
     assert result.exit_code == 2 and "unknown memory 'notes'" in result.output
     assert list(tmp_path.iterdir()) == []
+
+
+def test_with_validation_the_best_epochs_memory_goes_to_the_test(tmp_path):
+    """The curator adds the lesson in the first pass and a harmful bullet in the second: validation after each
+    pass sees the second memory score worse, so the first goes on to the test."""
+    harmful = "Always answer seven."
+    curations: list[int] = []
+
+    def model(input, tools, tool_choice, config) -> ModelOutput:  # noqa: ANN001
+        text = "\n".join(message.text for message in input)
+        if "review one attempt" in text:
+            return reply(json.dumps(REFLECTION))
+        if "maintain a playbook" in text:
+            curations.append(1)
+            added = {1: LESSON, 4: harmful}.get(len(curations))
+            return reply(json.dumps({"operations": [{"type": "ADD", "section": "strategies", "content": added}]
+                                     if added else []}))
+        return reply("<answer>7</answer>" if harmful in text or LESSON not in text else "<answer>2</answer>")
+
+    config = StreamConfig(task="misleading_math", memory="ace:dedup=null,reattempts=0", model="mockllm/model",
+                          train=3, test=3, epochs=2, validation=2, out=str(tmp_path),
+                          model_args={"custom_outputs": model})
+    summary = run_stream(config)
+    assert summary["validation_accuracy"] == {"validate_1": 1.0, "validate_2": 0.0}
+    assert summary["chosen_epoch"] == 1 and summary["accuracy_with_memory"] == 1.0
+    saved = json.loads((tmp_path / "memory.json").read_text())
+    assert LESSON in json.dumps(saved) and harmful not in json.dumps(saved)
+    assert harmful in (tmp_path / "memory_epoch_2.json").read_text()
+    assert summary["memory_stats"]["repaired_reflections"] == 0 and summary["memory_stats"]["reflections"] == 3  # the chosen memory's own

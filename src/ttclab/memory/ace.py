@@ -8,7 +8,9 @@ call turns the reflections gathered since into ADD / UPDATE / REMOVE operations,
 playbook into a short one. Then near-duplicate bullets are merged by embedding similarity and, if asked,
 bullets that hurt more than they help are pruned.
 
-A model reply that is not the expected JSON is counted in `stats` and skipped: the playbook stays as it was.
+A model reply that is not the expected JSON is mended where it nearly is (Python literals, a missing closer, two
+of the four reflection fields written: `repaired_reflections`, `repaired_curations`), else counted in `stats` and
+skipped: the playbook stays as it was.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ttclab.memory.base import Memory
 from ttclab.memory.index import VectorIndex
 from ttclab.models.names import as_model
 from ttclab.outcomes import OUTCOMES
-from ttclab.replies import reply_json
+from ttclab.replies import repaired_json, reply_json
 
 # The paper's sections, with the prefix of their bullet ids.
 SECTIONS: dict[str, str] = {
@@ -207,9 +209,17 @@ def deduplicate(bullets: list[Bullet], index: VectorIndex, threshold: float) -> 
     return [kept[b.id] for b in bullets if b.id in kept], len(bullets) - len(kept)
 
 
-def valid_reflection(data: Any) -> dict[str, Any] | None:
-    """The reflection in the expected shape (four text fields, a list of tags), or None."""
-    if not isinstance(data, dict) or not all(isinstance(data.get(key), str) for key in REFLECTION_FIELDS):
+def valid_reflection(data: Any, lenient: bool = False) -> dict[str, Any] | None:
+    """The reflection in the expected shape (four text fields, a list of tags), or None. `lenient` (a repair)
+    takes one with at least two of the four fields written and leaves the others empty."""
+    if not isinstance(data, dict):
+        return None
+    if lenient:
+        written = [key for key in REFLECTION_FIELDS if isinstance(data.get(key), str) and data[key].strip()]
+        if len(written) < 2:
+            return None
+        data = {**data, **{key: data[key] if key in written else "" for key in REFLECTION_FIELDS}}
+    if not all(isinstance(data.get(key), str) for key in REFLECTION_FIELDS):
         return None
     tags = data.get("bullet_tags", [])
     if not isinstance(tags, list):
@@ -217,6 +227,16 @@ def valid_reflection(data: Any) -> dict[str, Any] | None:
     clean = [{"id": str(t["id"]), "tag": str(t["tag"]).lower()} for t in tags
              if isinstance(t, dict) and "id" in t and str(t.get("tag", "")).lower() in TAGS]
     return {**{key: data[key] for key in REFLECTION_FIELDS}, "bullet_tags": clean}
+
+
+def valid_curation(data: Any, lenient: bool = False) -> dict[str, Any] | None:
+    """The curator's reply in the expected shape (a list of operations), or None; `lenient` also takes a bare list
+    of operations."""
+    if lenient and isinstance(data, list):
+        data = {"operations": data}
+    if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
+        return None
+    return data
 
 
 def cited_ids(trace: str, known: set[str]) -> list[str]:
@@ -275,8 +295,10 @@ class Playbook(Memory):
     def __init__(self, dedup: float | None = 0.9, reflect_rounds: int = 1, curate_every: int = 1,
                  top_k: int | None = None, prune_margin: int | None = None,
                  reflector_model: str | Model | None = None, curator_model: str | Model | None = None,
-                 embedder: Any = None) -> None:
+                 embedder: Any = None, reattempts: int = 1) -> None:
         super().__init__()
+        self.reattempts = _number("reattempts", reattempts, 0, MAX_REFLECT_ROUNDS, whole=True)
+        self.last_reflection: dict[str, Any] | None = None
         dedup, top_k, prune_margin = _optional(dedup), _optional(top_k), _optional(prune_margin)
         self.dedup = None if dedup is None else float(_number("dedup", dedup, 0.0, 1.0))
         self.reflect_rounds = _number("reflect_rounds", reflect_rounds, 1, MAX_REFLECT_ROUNDS, whole=True)
@@ -290,8 +312,9 @@ class Playbook(Memory):
         self.next_id = 1
         self.pending: list[dict[str, Any]] = []
         self.stats: dict[str, int] = {
-            "updates": 0, "empty_traces": 0, "reflections": 0, "invalid_reflections": 0, "curations": 0,
-            "invalid_curations": 0, "helpful_tags": 0, "harmful_tags": 0, "neutral_tags": 0,
+            "updates": 0, "empty_traces": 0, "reflections": 0, "invalid_reflections": 0, "repaired_reflections": 0,
+            "curations": 0, "invalid_curations": 0, "repaired_curations": 0, "helpful_tags": 0, "harmful_tags": 0,
+            "neutral_tags": 0,
             **apply_operations(State((), 1), [])[1], "dedup_merges": 0, "pruned": 0,
         }
 
@@ -323,8 +346,9 @@ class Playbook(Memory):
         if outcome not in OUTCOMES:
             raise UserError(f"unknown outcome {outcome!r}: use one of {', '.join(OUTCOMES)}")
         self.stats["updates"] += 1
+        self.last_reflection = None
         if trace.strip():
-            reflection = await self.reflect(problem, trace, outcome, feedback)
+            reflection = self.last_reflection = await self.reflect(problem, trace, outcome, feedback)
             if reflection is not None:
                 self.pending.append({"problem": cut(problem, PROBLEM_CHARS), "outcome": outcome,
                                      "feedback": cut(feedback, PROBLEM_CHARS), "reflection": reflection})
@@ -348,7 +372,7 @@ class Playbook(Memory):
                 feedback=cut(feedback, PROBLEM_CHARS), bullets=shown, previous=previous)
             output = await as_model(self.reflector_model).generate(prompt)
             self.spent("reflector", output)
-            found = valid_reflection(reply_json(output.completion))
+            found = self.read_reply(output.completion, "reflections", valid_reflection)
             if found is None:
                 self.stats["invalid_reflections"] += 1
                 break
@@ -359,6 +383,16 @@ class Playbook(Memory):
         reflection["bullet_tags"] = [t for t in reflection["bullet_tags"] if t["id"] in cited]
         self.tag(reflection["bullet_tags"])
         return reflection
+
+    def hint(self) -> str | None:
+        """The last reflection, as the generator reads it when it tries the same problem again."""
+        found = self.last_reflection
+        if found is None:
+            return None
+        lines = [f"{label}: {found[key]}" for key, label in (
+            ("error_identification", "What went wrong"), ("root_cause", "Why"),
+            ("correct_approach", "What to do instead"), ("key_insight", "Lesson")) if found[key].strip()]
+        return "\n".join(lines) or None
 
     def tag(self, tags: list[dict[str, str]]) -> None:
         """Count helpful and harmful tags on the bullets they name."""
@@ -378,8 +412,8 @@ class Playbook(Memory):
         self.pending = []
         output = await as_model(self.curator_model).generate(prompt)
         self.spent("curator", output)
-        data = reply_json(output.completion)
-        if not isinstance(data, dict) or not isinstance(data.get("operations"), list):
+        data = self.read_reply(output.completion, "curations", valid_curation)
+        if data is None:
             self.stats["invalid_curations"] += 1
             return
         self.stats["curations"] += 1
@@ -390,6 +424,18 @@ class Playbook(Memory):
         if self.dedup is not None and len(self.bullets) > 1:
             self.bullets, merged = deduplicate(self.bullets, self.index, self.dedup)
             self.stats["dedup_merges"] += merged
+
+    def read_reply(self, text: str, kind: str, valid: Any) -> Any:
+        """A reply in its expected shape: as written, else mended (`repaired_json`, then `valid(..., lenient=True)`),
+        counted in `repaired_<kind>` so a run says how often its loop ran on mended replies; None if neither."""
+        data = reply_json(text)
+        found = valid(data)
+        if found is not None:
+            return found
+        found = valid(data, lenient=True) or valid(repaired_json(text), lenient=True)
+        if found is not None:
+            self.stats[f"repaired_{kind}"] += 1
+        return found
 
     def prune(self) -> None:
         if self.prune_margin is None:

@@ -54,6 +54,14 @@ class Memory(ABC):
         """Learn from whatever is still waiting (memories that learn in batches); called at a stream's end."""
         return None
 
+    def hint(self) -> str | None:
+        """What the last `update` learned about its attempt, for the generator to try the problem again with
+        (ACE: the reflection); None when the memory has nothing to say or does not re-attempt."""
+        return None
+
+    #: how many times a failed attempt is tried again with `hint()` while learning (the sample keeps its first)
+    reattempts: int = 0
+
     @abstractmethod
     def to_json(self) -> dict[str, Any]:
         """Everything needed to restore this memory."""
