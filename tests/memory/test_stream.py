@@ -120,4 +120,5 @@ def test_with_validation_the_best_epochs_memory_goes_to_the_test(tmp_path):
     saved = json.loads((tmp_path / "memory.json").read_text())
     assert LESSON in json.dumps(saved) and harmful not in json.dumps(saved)
     assert harmful in (tmp_path / "memory_epoch_2.json").read_text()
-    assert summary["memory_stats"]["repaired_reflections"] == 0 and summary["memory_stats"]["reflections"] == 3  # the chosen memory's own
+    stats = summary["memory_stats"]  # the chosen (first) pass's memory, its own counts
+    assert stats["repaired_reflections"] == 0 and stats["reflections"] == 3

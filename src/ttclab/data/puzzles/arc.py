@@ -215,11 +215,21 @@ def _apply(grid: np.ndarray, k: int, colours: Sequence[int]) -> np.ndarray:
     return dihedral(np.asarray(colours, dtype=np.int8)[grid], k)
 
 
+def random_transform(rng: np.random.Generator) -> Transform:
+    """One random dihedral transform and permutation of the colours 1..9 (0 kept)."""
+    colours = (0, *(int(c) for c in rng.permutation(np.arange(1, NUM_COLOURS))))
+    return Transform(k=int(rng.integers(NUM_TRANSFORMS)), colours=colours)
+
+
+def apply(grid: np.ndarray, transform: Transform) -> np.ndarray:
+    """A grid under an augmentation."""
+    return _apply(grid, transform.k, transform.colours)
+
+
 def augment(pairs: Sequence[Pair], rng: np.random.Generator) -> tuple[list[Pair], Transform]:
     """All pairs of a task under one random dihedral transform and colour permutation (0 kept), and that transform."""
-    colours = (0, *(int(c) for c in rng.permutation(np.arange(1, NUM_COLOURS))))
-    transform = Transform(k=int(rng.integers(NUM_TRANSFORMS)), colours=colours)
-    return [(_apply(i, transform.k, colours), _apply(o, transform.k, colours)) for i, o in pairs], transform
+    transform = random_transform(rng)
+    return [(apply(i, transform), apply(o, transform)) for i, o in pairs], transform
 
 
 def invert(grid: np.ndarray, transform: Transform) -> np.ndarray:

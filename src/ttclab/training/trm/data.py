@@ -124,50 +124,94 @@ ARC_VOCAB = 12
 
 def arc_sets(
     version: str, tasks: int | None, augmentations: int, seed: int, folder: Path | None = None
-) -> tuple[PuzzleSet, PuzzleSet, list[arc.Task]]:
+) -> tuple[ArcRows, ArcRows, list[arc.Task]]:
     """TRM's ARC setup: train on every pair of the training tasks and on the demonstration pairs of the
     evaluation tasks; hold out the evaluation tasks' test pairs. Each task version (identity first, then
-    `augmentations` - 1 random dihedral and colour transforms) has its own puzzle identifier."""
+    `augmentations` - 1 random dihedral and colour transforms) has its own puzzle identifier.
+
+    Rows are references (a grid pair and a task version), augmented and padded when a batch is drawn: the
+    paper's 1,000 versions of 800 tasks are about 3 million rows, 44 GB as padded int64 tokens, and here a few
+    bytes each (`ArcRows.bytes_per_row`)."""
     rng = np.random.default_rng(seed)
     training = arc.load_tasks(version, "training", folder=folder)
     evaluation = arc.load_tasks(version, "evaluation", folder=folder)
     if tasks is not None:
         training, evaluation = training[:tasks], evaluation[:tasks]
-    train_rows: list[tuple[np.ndarray, np.ndarray, int, tuple[int, int, object]]] = []
-    test_rows: list[tuple[np.ndarray, np.ndarray, int, tuple[int, int, object]]] = []
-    next_id = 0
+    pairs: list[arc.Pair] = []
+    train_rows: list[tuple[int, int]] = []  # (pair, puzzle identifier)
+    test_rows: list[tuple[int, int]] = []
+    test_origins: list[tuple[int, int, object]] = []
+    transforms: list[arc.Transform | None] = []
     for index, task in enumerate([*training, *evaluation]):
         held_out = index >= len(training)
+        first = len(pairs)
+        pairs += [*task.train, *task.test]
+        learn = range(first, first + len(task.train) + (0 if held_out else len(task.test)))
+        tests = range(first + len(task.train), len(pairs)) if held_out else range(0)
         for version_index in range(augmentations):
-            pairs = list(task.train) + ([] if held_out else list(task.test))
-            tests = list(task.test) if held_out else []
-            if version_index == 0:
-                transform = None
-            else:
-                (pairs, tests), transform = split_augment(pairs, tests, rng)
-            for question, answer in pairs:
-                train_rows.append((question, answer, next_id, (index, -1, transform)))
-            for test_index, (question, answer) in enumerate(tests):
-                test_rows.append((question, answer, next_id, (index - len(training), test_index, transform)))
-            next_id += 1
-    return arc_set(train_rows, next_id), arc_set(test_rows, next_id), evaluation
+            transform = None if version_index == 0 else arc.random_transform(rng)
+            puzzle_id = len(transforms)
+            transforms.append(transform)
+            train_rows += [(pair, puzzle_id) for pair in learn]
+            test_rows += [(pair, puzzle_id) for pair in tests]
+            test_origins += [(index - len(training), n, transform) for n in range(len(tests))]
+    return (ArcRows.build(pairs, train_rows, transforms), ArcRows.build(pairs, test_rows, transforms, test_origins),
+            evaluation)
 
 
-def split_augment(pairs: list, tests: list, rng: np.random.Generator) -> tuple[tuple[list, list], object]:
-    """One transform for a task's demonstration and test pairs alike."""
-    augmented, transform = arc.augment(pairs + tests, rng)
-    return (augmented[: len(pairs)], augmented[len(pairs):]), transform
+@dataclass
+class ArcRows:
+    """ARC rows as (grid pair, puzzle identifier) references: a batch augments (by its identifier's transform)
+    and pads its grids when drawn, so memory grows by `bytes_per_row` per row, not by 900 tokens."""
 
+    pairs: list[arc.Pair]  # every distinct (input, output) grid pair, int8
+    pair_of: np.ndarray  # [N] int32
+    puzzle_ids: np.ndarray  # [N] int32: the task version, which picks the transform
+    transform_k: np.ndarray  # [identifiers] int8: dihedral transform, -1 for none
+    transform_colours: np.ndarray  # [identifiers, 10] int8
+    origins: list[tuple[int, int, object]] = field(default_factory=list)  # held-out rows: (task, test, transform)
+    vocab: int = ARC_VOCAB
+    length: int = arc.MAX_GRID * arc.MAX_GRID
 
-def arc_set(rows: list, id_count: int) -> PuzzleSet:
-    inputs = np.stack([arc.pad(question) for question, _, _, _ in rows]).reshape(len(rows), -1)
-    labels = np.stack([arc.pad(answer) for _, answer, _, _ in rows]).reshape(len(rows), -1).astype(np.int64)
-    labels[labels == 0] = IGNORE
-    return PuzzleSet(
-        inputs=torch.from_numpy(inputs).long(),
-        labels=torch.from_numpy(labels).long(),
-        puzzle_ids=torch.tensor([row[2] for row in rows], dtype=torch.long),
-        vocab=ARC_VOCAB,
-        puzzle_id_count=id_count,
-        origins=[row[3] for row in rows],
-    )
+    @classmethod
+    def build(cls, pairs: list[arc.Pair], rows: list[tuple[int, int]], transforms: list[arc.Transform | None],
+              origins: list[tuple[int, int, object]] | None = None) -> ArcRows:
+        table = np.array(rows, dtype=np.int32).reshape(-1, 2)
+        identity = tuple(range(arc.NUM_COLOURS))
+        return cls(pairs=pairs, pair_of=table[:, 0].copy(), puzzle_ids=table[:, 1].copy(),
+                   transform_k=np.array([-1 if t is None else t.k for t in transforms], dtype=np.int8),
+                   transform_colours=np.array([identity if t is None else t.colours for t in transforms],
+                                              dtype=np.int8).reshape(-1, arc.NUM_COLOURS),
+                   origins=origins or [])
+
+    def __len__(self) -> int:
+        return int(self.pair_of.shape[0])
+
+    @property
+    def puzzle_id_count(self) -> int:
+        return int(self.transform_k.shape[0])
+
+    @property
+    def bytes_per_row(self) -> float:
+        """What each row costs: its two references, plus its share of the grids and the transforms."""
+        shared = sum(a.nbytes + b.nbytes for a, b in self.pairs) + self.transform_k.nbytes
+        shared += self.transform_colours.nbytes
+        return (self.pair_of.nbytes + self.puzzle_ids.nbytes + shared) / max(1, len(self))
+
+    def batch(self, rows: Tensor, rng: np.random.Generator | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Inputs, labels and identifiers of `rows`, augmented and padded now (the set's augmentation is fixed
+        per identifier, so `rng` changes nothing)."""
+        inputs, labels = [], []
+        for row in rows.tolist():
+            question, answer = self.pairs[int(self.pair_of[row])]
+            puzzle = int(self.puzzle_ids[row])
+            k = int(self.transform_k[puzzle])
+            if k >= 0:
+                transform = arc.Transform(k=k, colours=tuple(int(c) for c in self.transform_colours[puzzle]))
+                question, answer = arc.apply(question, transform), arc.apply(answer, transform)
+            inputs.append(arc.pad(question).reshape(-1))
+            labels.append(arc.pad(answer).reshape(-1))
+        label_tensor = torch.from_numpy(np.stack(labels).astype(np.int64))
+        label_tensor[label_tensor == 0] = IGNORE
+        ids = torch.from_numpy(self.puzzle_ids[rows.numpy()].astype(np.int64))
+        return torch.from_numpy(np.stack(inputs).astype(np.int64)), label_tensor, ids

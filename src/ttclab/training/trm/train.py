@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ttclab.data.puzzles import arc
 from ttclab.errors import UserError
 from ttclab.training.presets import check_overrides
-from ttclab.training.trm.data import TASKS, PuzzleSet, arc_sets, maze_sets, sudoku_sets
+from ttclab.training.trm.data import TASKS, ArcRows, PuzzleSet, arc_sets, maze_sets, sudoku_sets
 from ttclab.training.trm.model import TRM, PlainTransformer, TRMConfig, matched_baseline, stablemax_cross_entropy
 
 ModelKind = Literal["trm", "onestep", "plain"]
@@ -143,8 +143,8 @@ def preset(task: str, name: str = "cpu", **overrides: Any) -> Config:
 
 @dataclass
 class Data:
-    train: PuzzleSet
-    test: PuzzleSet
+    train: PuzzleSet | ArcRows
+    test: PuzzleSet | ArcRows
     arc_tasks: list[arc.Task] = field(default_factory=list)
 
 
@@ -444,7 +444,7 @@ def evaluate(model: nn.Module, data: Data, n_sup: int, device: torch.device | st
     return metrics
 
 
-def arc_scores(predictions: Tensor, test: PuzzleSet, tasks: list[arc.Task]) -> dict[str, float]:
+def arc_scores(predictions: Tensor, test: ArcRows, tasks: list[arc.Task]) -> dict[str, float]:
     """pass@2 with test-time augmentation (votes over all versions) and pass@1 of the identity version."""
     votes: dict[tuple[int, int], list[np.ndarray]] = {}
     plain: dict[tuple[int, int], np.ndarray | None] = {}
