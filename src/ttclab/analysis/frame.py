@@ -48,7 +48,7 @@ from ttclab.errors import UserError
 from ttclab.outcomes import OUTCOMES as _OUTCOMES
 from ttclab.outcomes import score_outcome
 from ttclab.tasks.budgeted import TaskLabels, TaskSettings
-from ttclab.thinking.budget import default_control
+from ttclab.thinking.budget import CONTROL_ALIASES, default_control
 
 logger = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def _header(info: EvalLogInfo, log: EvalLog) -> _LogHeader:
         budget=None if budget is None else int(budget),
         setup=setup,
         strategy=str(args.get("strategy", DEFAULT_STRATEGY)),
-        control=str(args.get("control") or default_control(log.eval.model)),
+        control=_control(args.get("control"), log.eval.model),
         scaling_column=labels.scaling_column,
         score_kind=labels.score_kind,
         sample_ids=tuple(log.eval.dataset.sample_ids or ()),
@@ -255,6 +255,14 @@ def _header(info: EvalLogInfo, log: EvalLog) -> _LogHeader:
             info.name,
         ),
     )
+
+
+def _control(given: Any, model: str) -> str:
+    """How a log's budget was enforced: its task's `control` (older logs' `forced` is `exact`), else the model's
+    default."""
+    if not given:
+        return default_control(model)
+    return CONTROL_ALIASES.get(str(given), str(given))
 
 
 def _task_name(name: str) -> str:

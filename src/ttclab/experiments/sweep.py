@@ -377,8 +377,10 @@ def run_sweep(config: SweepConfig, say: Callable[[str], None] = lambda line: Non
 
 
 def _controls_of(config: SweepConfig, model: str) -> set[str]:
-    """The controls a model actually runs under in this sweep, defaults resolved."""
-    return {control or default_control(model) for control in controls(config, model)}
+    """The controls a model actually runs under in this sweep, defaults resolved (one task's own included)."""
+    own = {str(value) for key, value in config.task_args.items() if key.endswith(".control")}
+    return {CONTROL_ALIASES.get(control, control) for control in own} | {
+        control or default_control(model) for control in controls(config, model)}
 
 
 LOCK_FILE = ".ttclab-sweep.lock"

@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 from inspect_ai.model import GenerateConfig
 
 from ttclab.errors import UserError
+from ttclab.models.names import LOCAL_PROVIDER
 
 Setup = Literal["controlled", "natural"]
 Control = Literal["native", "prompt", "exact"]
@@ -239,7 +240,7 @@ def default_control(model: str) -> Control:
     knob where it has one, else the paper's prompt (serving engines too: their exact field needs the server
     started for it)."""
     provider, _, name = model.partition("/")
-    if provider == "ttclab":
+    if provider == LOCAL_PROVIDER:
         return "exact"
     if provider == "anthropic" or "claude" in name:
         return "native"
@@ -250,7 +251,7 @@ def default_control(model: str) -> Control:
 
 def has_exact_control(model: str) -> bool:
     """Whether `exact` can hold this model's budget: in process, or through a serving engine's field."""
-    return model.startswith("ttclab/") or serving_engine(model) is not None
+    return model.startswith(f"{LOCAL_PROVIDER}/") or serving_engine(model) is not None
 
 
 def paper_budgets(model: str) -> tuple[int, ...]:
@@ -269,7 +270,7 @@ def plan(model: str, budget: Budget) -> Plan:
     assert tokens is not None
     prompt = system_prompt(budget)
     if control == "exact":
-        if model.startswith("ttclab/"):  # the provider forces the end of thinking itself
+        if model.startswith(f"{LOCAL_PROVIDER}/"):  # the provider forces the end of thinking itself
             config = GenerateConfig(reasoning_tokens=tokens, max_tokens=tokens + budget.answer_room(control),
                                     temperature=OPEN_WEIGHT_TEMPERATURE, top_p=OPEN_WEIGHT_TOP_P)
             return Plan(config=config, system_prompt=prompt, control=control)
