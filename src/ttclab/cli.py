@@ -344,6 +344,33 @@ def train_horizon(
     typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}")
 
 
+@train_app.command("delethink")
+@user_errors
+def train_delethink(
+    preset: Annotated[str, typer.Option(help="demo (the embedded model on a CPU) or gpu (the paper's setting).")]
+    = "demo",
+    model: Annotated[str | None, typer.Option(help="Model to train: local, an HF folder or hub id.")] = None,
+    out: Annotated[Path, typer.Option(help="Output folder; rerunning resumes it.")] = Path("runs/delethink"),
+    setting_arg: Annotated[list[str] | None, typer.Option("--set", "-O", help="key=value to override a setting "
+                                                          "(e.g. -O chunk=64 -O carryover=32 -O steps=20).")]
+    = None,
+) -> None:
+    """Delethink RL: GRPO on chain problems where every rollout thinks in fixed-size chunks (the Markovian
+    Thinker)."""
+    from ttclab.specs import parse_pairs
+    from ttclab.training import delethink_rl
+
+    overrides = parse_pairs(setting_arg or [], "--set")
+    if model is not None:
+        overrides["model"] = model
+    result = delethink_rl.run(delethink_rl.preset(preset, **overrides), out)
+    for row in result["log"]:
+        typer.echo(f"step {row['step']}: reward {row['reward']:.3f}, groups without advantage "
+                   f"{row['zero_advantage_groups']:.2f}, chunks per trace {row['chunks_per_trace']:.1f}, "
+                   f"loss {row['loss']:.4f}")
+    typer.echo(f"trained: {result['model']}  metrics: {out / 'metrics.jsonl'}")
+
+
 @train_app.command("arena")
 @user_errors
 def train_arena(
