@@ -263,7 +263,7 @@ def train_step(model: Any, tokenizer: Any, optimizer: Any, recipe: Recipe, rows:
         loss.backward()
         optimizer.step()
     groups = [scores[i:i + recipe.num_generations] for i in range(0, len(scores), recipe.num_generations)]
-    return {"step": step + 1, "loss": float(loss), "reward": sum(scores) / len(scores),
+    return {"step": step + 1, "loss": float(loss.detach()), "reward": sum(scores) / len(scores),
             "zero_advantage_groups": sum(max(g) == min(g) for g in groups) / len(groups),
             "chunks_per_trace": sum(len(t.chunks) for t in traces) / len(traces),
             "response_tokens": sum(t.response_tokens for t in traces) / len(traces),
