@@ -348,3 +348,31 @@ def test_nearly_valid_replies_are_mended_and_counted() -> None:
     one_field = playbook_with(START, 3, reflector_model=mock('{"key_insight": "count"}'), curator_model=mock("x"))
     asyncio.run(one_field.update("q", "61 fruits", "incorrect"))
     assert one_field.stats["invalid_reflections"] == 1 and one_field.stats["repaired_reflections"] == 0
+
+
+def test_a_provider_that_continues_replies_gets_the_json_started_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reflector and curator replies begin with the object's opening, and the model only continues it."""
+    from ttclab.memory import ace
+
+    sent: list[tuple[list, dict]] = []
+
+    class Continuing:
+        def __str__(self) -> str:
+            return "vllm/standin"
+
+        async def generate(self, messages, config=None):  # noqa: ANN001, ANN202
+            sent.append((messages, dict((config.extra_body or {}) if config else {})))
+            if messages[-1].text == ace.REFLECTION_START:
+                return reply('counted kinds", "root_cause": "misread", "correct_approach": "count", '
+                             '"key_insight": "count items", "bullet_tags": []}')
+            return reply('{"type": "ADD", "section": "strategies", "content": "Count items."}]}')
+
+    model = Continuing()
+    playbook = playbook_with(START, 3)
+    playbook.reflector_model = playbook.curator_model = model  # a stand-in, not an Inspect Model
+    monkeypatch.setattr(ace, "as_model", lambda given: given)
+    asyncio.run(playbook.update("q", "61 fruits", "incorrect"))
+    assert [messages[-1].text for messages, _ in sent] == [ace.REFLECTION_START, ace.CURATION_START]
+    assert all(fields == {"continue_final_message": True, "add_generation_prompt": False} for _, fields in sent)
+    assert playbook.stats["reflections"] == 1 and playbook.stats["repaired_reflections"] == 0
+    assert playbook.bullets[-1].content == "Count items."

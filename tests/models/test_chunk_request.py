@@ -93,3 +93,14 @@ def test_without_the_flag_or_with_budget_zero_the_budget_is_forced_as_usual():
     assert forced.budget == 40 and forced.answer_cue == "Final answer:"
     none = api.request(MESSAGES, GenerateConfig(reasoning_tokens=0, max_tokens=64, extra_body=CONTINUE_THINKING))
     assert not none.think and none.budget == 0
+
+
+def test_a_started_reply_is_continued_after_the_generation_prompt():
+    """`continue_final_message` (the field vLLM and SGLang take): the final assistant message is the reply's start."""
+    api = provider()
+    start = '{"error_identification": "'
+    api.request([*MESSAGES, ChatMessageAssistant(content=start)],
+                GenerateConfig(max_tokens=32, extra_body={"continue_final_message": True}))
+    assert api.engine.prompts[-1].endswith("<|im_start|>assistant\n" + start)
+    api.request([*MESSAGES, ChatMessageAssistant(content=start)], GenerateConfig(max_tokens=32))
+    assert api.engine.prompts[-1].endswith(f"{start}<|im_end|>\n<|im_start|>assistant\n")  # not asked: a new turn

@@ -3,6 +3,7 @@
 import pytest
 
 from ttclab.errors import UserError
+from ttclab.models.servers import serving_engine
 from ttclab.thinking.budget import (
     EMPTY_THINK_BLOCK,
     ENGINE_BUDGETS,
@@ -12,7 +13,6 @@ from ttclab.thinking.budget import (
     has_exact_control,
     plan,
     reasoning_effort,
-    serving_engine,
     system_prompt,
     thinking_word,
     version_tuple,

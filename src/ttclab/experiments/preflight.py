@@ -15,7 +15,7 @@ from typing import Any
 import anyio
 
 from ttclab.errors import UserError
-from ttclab.models.servers import server_version
+from ttclab.models.servers import server_version, serving_engine
 from ttclab.replies import thinking_text
 from ttclab.thinking.budget import (
     ENGINE_BUDGETS,
@@ -23,7 +23,6 @@ from ttclab.thinking.budget import (
     Budget,
     check_engine_version,
     plan,
-    serving_engine,
 )
 
 TRIAL_BUDGET = 32

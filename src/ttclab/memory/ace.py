@@ -20,12 +20,13 @@ import re
 from dataclasses import asdict, dataclass, replace
 from typing import Any, NamedTuple
 
-from inspect_ai.model import Model
+from inspect_ai.model import ChatMessageAssistant, ChatMessageUser, GenerateConfig, Model, ModelOutput
 
 from ttclab.errors import UserError
 from ttclab.memory.base import Memory
 from ttclab.memory.index import VectorIndex
 from ttclab.models.names import as_model
+from ttclab.models.servers import continue_reply_fields, continues_replies
 from ttclab.outcomes import OUTCOMES
 from ttclab.replies import repaired_json, reply_json
 
@@ -229,6 +230,24 @@ def valid_reflection(data: Any, lenient: bool = False) -> dict[str, Any] | None:
     return {**{key: data[key] for key in REFLECTION_FIELDS}, "bullet_tags": clean}
 
 
+# The start of each JSON reply, given to models whose provider continues a started reply: a small model then has
+# one way on, into the object, instead of the prose it tends to answer in.
+REFLECTION_START = '{"error_identification": "'
+CURATION_START = '{"operations": ['
+
+
+async def ask(model: Model, prompt: str, start: str) -> tuple[ModelOutput, str]:
+    """The model's reply to `prompt`, begun with `start` where its provider continues a started reply (the
+    `ttclab/` provider, vLLM, SGLang, llama.cpp's server); the reply's text includes that start."""
+    name = str(model)
+    if not continues_replies(name):
+        output = await model.generate(prompt)
+        return output, output.completion
+    messages = [ChatMessageUser(content=prompt), ChatMessageAssistant(content=start)]
+    output = await model.generate(messages, config=GenerateConfig(extra_body=continue_reply_fields(name)))
+    return output, start + output.completion
+
+
 def valid_curation(data: Any, lenient: bool = False) -> dict[str, Any] | None:
     """The curator's reply in the expected shape (a list of operations), or None; `lenient` also takes a bare list
     of operations."""
@@ -370,9 +389,9 @@ class Playbook(Memory):
             prompt = REFLECTOR_PROMPT.format(
                 problem=cut(problem, PROBLEM_CHARS), trace=cut(trace, TRACE_HEAD, TRACE_TAIL), outcome=outcome,
                 feedback=cut(feedback, PROBLEM_CHARS), bullets=shown, previous=previous)
-            output = await as_model(self.reflector_model).generate(prompt)
+            output, text = await ask(as_model(self.reflector_model), prompt, REFLECTION_START)
             self.spent("reflector", output)
-            found = self.read_reply(output.completion, "reflections", valid_reflection)
+            found = self.read_reply(text, "reflections", valid_reflection)
             if found is None:
                 self.stats["invalid_reflections"] += 1
                 break
@@ -410,9 +429,9 @@ class Playbook(Memory):
         prompt = CURATOR_PROMPT.format(playbook=self.render() or "(empty)", reflections=reflections,
                                        sections=", ".join(SECTIONS))
         self.pending = []
-        output = await as_model(self.curator_model).generate(prompt)
+        output, text = await ask(as_model(self.curator_model), prompt, CURATION_START)
         self.spent("curator", output)
-        data = self.read_reply(output.completion, "curations", valid_curation)
+        data = self.read_reply(text, "curations", valid_curation)
         if data is None:
             self.stats["invalid_curations"] += 1
             return

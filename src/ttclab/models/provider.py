@@ -21,6 +21,9 @@ most that many new tokens are generated and nothing is forced at the end (no `</
 so `stop_reason` is "max_tokens" when the room ran out and "stop" when the model closed its thinking and
 finished its answer inside the chunk.
 
+A started reply: with `extra_body={"continue_final_message": True}` (the field vLLM and SGLang take), a final
+assistant message is the start of the reply and the model continues it; the output is the continuation.
+
 Probes (early exit in one pass): `extra_body={"ttclab": {"probe_every": k, "probe_patience": p}}` asks for a
 provisional answer every k thinking tokens, each taken back out of the KV cache afterwards, and stops once p
 of them in a row agree (see `models/engine.py`). The output's metadata lists the probes as
@@ -259,6 +262,9 @@ class TTCLabAPI(ModelAPI):
         else:
             think = (budget is not None and budget > 0) or (budget is None and self.native_thinker)
         engine = self.engine
+        started = ""
+        if continues_reply(config) and messages and isinstance(messages[-1], ChatMessageAssistant):
+            started, messages = messages[-1].text, messages[:-1]  # the reply we were given the start of
         text = self.render(messages)
         opened = text.rstrip().endswith(engine.think_open)
         if think and not opened:
@@ -266,6 +272,7 @@ class TTCLabAPI(ModelAPI):
         elif not think and (opened or self.native_thinker):
             # No thinking for a model that thinks natively: an empty thinking block, as Qwen3 does.
             text += ("" if opened else engine.think_open) + "\n\n" + engine.think_close + "\n\n"
+        text += started
         cue = self.answer_cue
         if cue == "auto":
             cue = ANSWER_TAG if any(ANSWER_TAG in message.text for message in messages) else PLAIN_ANSWER_CUE
@@ -344,6 +351,12 @@ class TTCLabAPI(ModelAPI):
                 **({"probes": [list(probe) for probe in result.probes]} if request.probe_every else {}),
             },
         )
+
+
+def continues_reply(config: GenerateConfig) -> bool:
+    """Whether a request's final assistant message is the start of the reply, to continue (vLLM's and SGLang's
+    `continue_final_message`, read the same way here)."""
+    return (config.extra_body or {}).get("continue_final_message") is True
 
 
 def continues_thinking(config: GenerateConfig) -> bool:

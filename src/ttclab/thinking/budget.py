@@ -17,6 +17,7 @@ from inspect_ai.model import GenerateConfig
 
 from ttclab.errors import UserError
 from ttclab.models.names import LOCAL_PROVIDER
+from ttclab.models.servers import continue_reply_fields, serving_engine
 
 Setup = Literal["controlled", "natural"]
 Control = Literal["native", "prompt", "exact"]
@@ -71,7 +72,6 @@ class EngineBudget:
     field: str
     since: tuple[int, ...] | None
     server: str
-    continue_final_message: bool  # whether a trailing assistant message is continued only when asked to
 
     def body(self, tokens: int) -> dict[str, Any]:
         *outer, last = self.field.split(".")
@@ -81,35 +81,21 @@ class EngineBudget:
         return body
 
 
-# Serving engines, keyed by the family `serving_engine` reads from a model name. vLLM's field needs a reasoning
-# parser to find the thinking section (and some versions refuse it on the V2 model runner); SGLang's strict
-# thinking is a grammar that holds the budget exactly; llama.cpp's budget sampler counts from the think tag.
+# Serving engines, keyed by the family `models.servers.serving_engine` reads from a model name. vLLM's field needs a
+# reasoning parser to find the thinking section (and some versions refuse it on the V2 model runner); SGLang's
+# strict thinking is a grammar that holds the budget exactly; llama.cpp's budget sampler counts from the think tag.
 ENGINE_BUDGETS: dict[str, EngineBudget] = {
     "vllm": EngineBudget(
         "vLLM", "thinking_token_budget", (0, 20),
         "start it with --reasoning-parser NAME (e.g. deepseek_r1, qwen3) or --reasoning-config "
-        "'{\"reasoning_start_str\": \"<think>\", \"reasoning_end_str\": \"</think>\"}'",
-        continue_final_message=True),
+        "'{\"reasoning_start_str\": \"<think>\", \"reasoning_end_str\": \"</think>\"}'"),
     "sglang": EngineBudget(
         "SGLang", "custom_params.thinking_budget", (0, 5, 11),
-        "start it with --enable-strict-thinking and --reasoning-parser NAME (e.g. deepseek-r1, qwen3)",
-        continue_final_message=True),
+        "start it with --enable-strict-thinking and --reasoning-parser NAME (e.g. deepseek-r1, qwen3)"),
     "llama.cpp": EngineBudget(
         "llama.cpp server", "thinking_budget_tokens", None,
-        "use a llama-server build with the reasoning-budget sampler (it lists --reasoning-budget in --help)",
-        continue_final_message=False),
+        "use a llama-server build with the reasoning-budget sampler (it lists --reasoning-budget in --help)"),
 }
-# Names of the engines as provider or `openai-api/<service>/` prefixes, spelled without - _ or .
-_ENGINE_NAMES = {"vllm": "vllm", "sglang": "sglang", "llamacpp": "llama.cpp", "llamaserver": "llama.cpp"}
-
-
-def serving_engine(model: str) -> str | None:
-    """The serving engine behind a model name, a key of ENGINE_BUDGETS: `vllm/...`, `sglang/...`, or an
-    OpenAI-compatible service named after its engine (`openai-api/llama-cpp/...` with LLAMA_CPP_BASE_URL)."""
-    provider, _, rest = model.partition("/")
-    if provider == "openai-api":
-        provider = rest.partition("/")[0]
-    return _ENGINE_NAMES.get(provider.lower().replace("-", "").replace("_", "").replace(".", ""))
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -308,8 +294,7 @@ def _open_weight_plan(model: str, tokens: int, room: int, prompt: str, control: 
     engine = serving_engine(model)
     if tokens == 0 and engine is not None:
         extra["chat_template_kwargs"] = {"enable_thinking": False}
-        if ENGINE_BUDGETS[engine].continue_final_message:
-            extra.update(continue_final_message=True, add_generation_prompt=False)
+        extra.update(continue_reply_fields(model))
         prefill = EMPTY_THINK_BLOCK
     config = GenerateConfig(max_tokens=tokens + room, temperature=OPEN_WEIGHT_TEMPERATURE, top_p=OPEN_WEIGHT_TOP_P,
                             extra_body=extra or None)
