@@ -101,6 +101,17 @@ def thinking_text(text: str) -> str:
     return text[: close.start()].strip() if close else ""
 
 
+def reasoning_blocks(output: Any) -> str:
+    """The reasoning blocks of a model output (what a provider or a server's reasoning parser split off), joined;
+    "" when it has none."""
+    from inspect_ai.model import ContentReasoning
+
+    content = output.message.content if output.message is not None else ""
+    if isinstance(content, str):
+        return ""
+    return "\n".join(part.reasoning for part in content if isinstance(part, ContentReasoning))
+
+
 def extract_answer(text: str) -> Extraction:
     """The model's answer from its visible text, by the rules in this module's docstring."""
     visible = visible_text(text)

@@ -48,7 +48,7 @@ from ttclab.errors import UserError
 from ttclab.outcomes import OUTCOMES as _OUTCOMES
 from ttclab.outcomes import score_outcome
 from ttclab.tasks.budgeted import TaskLabels, TaskSettings
-from ttclab.thinking.budget import CONTROL_ALIASES, default_control
+from ttclab.thinking.budget import control_name, default_control
 
 logger = logging.getLogger(__name__)
 
@@ -262,7 +262,7 @@ def _control(given: Any, model: str) -> str:
     default."""
     if not given:
         return default_control(model)
-    return CONTROL_ALIASES.get(str(given), str(given))
+    return str(control_name(given))
 
 
 def _task_name(name: str) -> str:

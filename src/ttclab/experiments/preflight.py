@@ -16,7 +16,7 @@ import anyio
 
 from ttclab.errors import UserError
 from ttclab.models.servers import server_version, serving_engine
-from ttclab.replies import thinking_text
+from ttclab.replies import reasoning_blocks, thinking_text
 from ttclab.thinking.budget import (
     ENGINE_BUDGETS,
     EXACT_SLACK,
@@ -100,8 +100,4 @@ async def _trial(model: Any) -> Trial:
 
 def _reasoning_text(output: Any) -> str:
     """The reply's thinking: reasoning blocks the server parsed out, else `<think>` text left in the content."""
-    from inspect_ai.model import ContentReasoning
-
-    content = output.message.content if output.message is not None else ""
-    blocks = [c.reasoning for c in content if isinstance(c, ContentReasoning)] if isinstance(content, list) else []
-    return "\n".join(blocks).strip() or thinking_text(output.completion or "")
+    return reasoning_blocks(output).strip() or thinking_text(output.completion or "")

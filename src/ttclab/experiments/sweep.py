@@ -22,13 +22,13 @@ from ttclab.models.names import LOCAL_PROVIDER, load_model, model_name
 from ttclab.specs import parse_pairs
 from ttclab.thinking.budget import (
     BOTH_CONTROLS,
-    CONTROL_ALIASES,
     CONTROLS,
     PAPER_BUDGETS,
     PAPER_NATURAL_SAMPLES,
     PAPER_REPEATS,
     PAPER_SHOTS,
     SETUPS,
+    control_name,
     default_control,
     has_exact_control,
     paper_budgets,
@@ -187,7 +187,7 @@ def controls(config: SweepConfig, model: str) -> list[str | None]:
     control = config.task_args.get("control") if config.control is None else config.control
     if control is None:
         return [None]
-    control = CONTROL_ALIASES.get(control, control)
+    control = control_name(control)
     if control not in CONTROL_CHOICES:
         raise UserError(f"unknown --control {control!r}: use one of {', '.join(CONTROL_CHOICES)}")
     wanted = list(BOTH_CONTROLS) if control == "both" else [control]
@@ -379,7 +379,7 @@ def run_sweep(config: SweepConfig, say: Callable[[str], None] = lambda line: Non
 def _controls_of(config: SweepConfig, model: str) -> set[str]:
     """The controls a model actually runs under in this sweep, defaults resolved (one task's own included)."""
     own = {str(value) for key, value in config.task_args.items() if key.endswith(".control")}
-    return {CONTROL_ALIASES.get(control, control) for control in own} | {
+    return {control_name(control) for control in own} | {
         control or default_control(model) for control in controls(config, model)}
 
 

@@ -28,6 +28,11 @@ BOTH_CONTROLS = ("prompt", "exact")  # what a sweep's `--control both` runs: the
 # DESIGN.md's name for the in-process cap, from before serving engines could hold a budget too
 CONTROL_ALIASES = {"forced": "exact"}
 
+
+def control_name(control: Any) -> Any:
+    """A control as this code names it: `forced` (DESIGN.md's, and older logs') is `exact`; others as given."""
+    return CONTROL_ALIASES.get(str(control), control)
+
 # Anthropic: max_tokens = budget + this much room for the answer (the paper's setting).
 ANTHROPIC_ANSWER_ROOM = 10_000
 # Anthropic refuses thinking budgets below this.
@@ -143,7 +148,7 @@ class Budget:
     def __post_init__(self) -> None:
         if self.setup not in SETUPS:
             raise UserError(f"unknown setup {self.setup!r}: use one of {', '.join(SETUPS)}")
-        object.__setattr__(self, "control", CONTROL_ALIASES.get(str(self.control), self.control))
+        object.__setattr__(self, "control", control_name(self.control))
         if self.control is not None and self.control not in CONTROLS:
             raise UserError(f"unknown budget control {self.control!r}: use one of {', '.join(CONTROLS)}")
         tokens = self.tokens

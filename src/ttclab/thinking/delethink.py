@@ -47,6 +47,7 @@ from inspect_ai.solver import Generate, Solver, TaskState, solver
 
 from ttclab.errors import UserError
 from ttclab.models.names import LOCAL_PROVIDER
+from ttclab.replies import reasoning_blocks
 from ttclab.thinking.budget import ANTHROPIC_MIN_BUDGET, Budget, plan
 from ttclab.thinking.plain import sample_seed
 
@@ -222,7 +223,7 @@ def delethink(
             trace.reasoning_tokens += spent(output, text, tokens, local)
             add_usage(trace.usage, output.usage)
             if finished(output, local):
-                trace.reasoning.append(reasoning_part(output))
+                trace.reasoning.append(reasoning_blocks(output))
                 final = output if output.stop_reason != "max_tokens" else None
                 break
             trace.reasoning.append(text)
@@ -252,13 +253,6 @@ def delethink(
 def tokenizer_of(model: Model) -> Any:
     """The tokenizer of a `ttclab/` model (the unit its budgets are counted in)."""
     return model.api.engine.tokenizer  # type: ignore[attr-defined]
-
-
-def reasoning_part(output: ModelOutput) -> str:
-    content = output.message.content
-    if isinstance(content, str):
-        return ""
-    return "\n".join(part.reasoning for part in content if isinstance(part, ContentReasoning))
 
 
 def record(state: TaskState, final: ModelOutput, trace: Trace) -> None:

@@ -28,6 +28,7 @@ from typing import Any
 from ttclab.errors import UserError
 from ttclab.extras import requires
 from ttclab.files import atomic_write
+from ttclab.specs import check_count
 from ttclab.training.horizon import final_answer_reward
 from ttclab.training.presets import check_run_folder, preset_values
 
@@ -59,11 +60,11 @@ class Recipe:
     device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("chunk", "carryover", "iterations", "head", "steps", "prompts_per_step", "num_generations",
-                     "horizon", "ceiling"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "head" else 1):
-                raise UserError(f"invalid delethink {name} {value!r}: use a whole number >= 1")
+        for name in ("chunk", "carryover", "iterations", "steps", "prompts_per_step", "num_generations", "horizon",
+                     "ceiling"):
+            check_count(f"delethink {name}", getattr(self, name))
+        if isinstance(self.head, bool) or not isinstance(self.head, int) or self.head < 0:
+            raise UserError(f"invalid delethink head {self.head!r}: use a whole number >= 0")
         if self.carryover >= self.chunk:
             raise UserError(f"carryover {self.carryover} must be smaller than chunk {self.chunk}: a chunk adds "
                             "chunk - carryover new tokens")
