@@ -6,13 +6,15 @@ outside a 1,024-token window; the text ends by asking for it, and the answer is 
 length, `--trials` keys; prefill in 1,024-token pieces through the model's cache, as `ahn_memory.py` does:
 
 - full attention (the model as it is);
-- the window only (1,024 tokens + 128 sinks, the memory switched off);
-- the window + AHN memory: with `--adapter FOLDER` (a trained AHN adapter for this model and window), else the
-  untrained memory, which is zero-initialised and so exactly the window (said in the output).
+- the window only (1,024 tokens + 128 sinks unless an adapter says otherwise; the memory switched off);
+- the window + AHN memory: with `--adapter FOLDER` (a trained AHN adapter for this model), else the untrained
+  memory, which is zero-initialised and so exactly the window (said in the output).
 
-Prints the share of keys recalled per length and way, then the 8k line beside the cache ratio at 8k.
+An adapter brings its own window and sinks (the CPU demo's: 64 + 4), and then `--lengths` shorter than 2k
+still put the key far outside the window. Prints the share of keys recalled per length and way, then the
+longest length's line.
 
-Usage: python benchmarks/ahn_long_recall.py [--trials 4] [--adapter runs/ahn-gpu/adapter]
+Usage: python benchmarks/ahn_long_recall.py [--trials 4] [--adapter runs/ahn-smollm2/adapter --lengths 512,1024,2048]
 """
 
 from __future__ import annotations
@@ -63,19 +65,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--adapter", help="a trained AHN adapter folder for SmolLM2 (default: the untrained memory)")
+    parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)), help="context lengths in tokens")
     args = parser.parse_args()
+    lengths = [int(length) for length in args.lengths.split(",")]
     from ttclab.models.catalog import load_causal_lm
 
     model, tokenizer = load_causal_lm("local")
-    add_ahn(model, AHNConfig(window=WINDOW, sinks=SINKS))
     if args.adapter:
         from ttclab.models.ahn.adapter import load_adapter
 
-        load_adapter(model, args.adapter)
+        load_adapter(model, args.adapter)  # with the window and sinks it was trained for
+    else:
+        add_ahn(model, AHNConfig(window=WINDOW, sinks=SINKS))
+    window, sinks = model.ahn_config.window, model.ahn_config.sinks
     memory = f"adapter {args.adapter}" if args.adapter else "untrained memory (zero-initialised: the window alone)"
     rng = random.Random(0)
     results: dict[int, dict[str, float]] = {}
-    for length in LENGTHS:
+    for length in lengths:
         hits = {"full attention": 0, "window only": 0, "window + AHN": 0}
         for _ in range(args.trials):
             key = str(rng.randint(10_000, 99_999))
@@ -90,10 +96,10 @@ def main() -> None:
         results[length] = {way: count / args.trials for way, count in hits.items()}
         print(f"L={length} ({args.trials} keys): " + ", ".join(f"{way} {share:.2f}" for way, share in
                                                                 results[length].items()), flush=True)
-    top = results[LENGTHS[-1]]
-    print(f"at 8k, window {WINDOW} + {SINKS} sinks, {memory}: recall full attention {top['full attention']:.2f}, "
-          f"window only {top['window only']:.2f}, window + AHN {top['window + AHN']:.2f} (cache ratio at 8k: see "
-          "benchmarks/ahn_memory.py)")
+    top = results[lengths[-1]]
+    print(f"at {lengths[-1]} tokens, window {window} + {sinks} sinks, {memory}: recall full attention "
+          f"{top['full attention']:.2f}, window only {top['window only']:.2f}, window + AHN {top['window + AHN']:.2f} "
+          "(cache ratios: benchmarks/ahn_memory.py)")
 
 
 if __name__ == "__main__":

@@ -265,8 +265,9 @@ def test_interrupted_save_leaves_the_previous_file(tmp_path: Path, monkeypatch: 
 
 def test_bad_settings_raise_one_clear_error(registry: None) -> None:
     for spec in ("ace:dedup=2", "ace:reflect_rounds=6", "ace:curate_every=0", "ace:top_k=1.5",
-                 "ace:prune_margin=-1", "ace:colour=red", "ace:reflector_model=3"):
-        with pytest.raises(UserError, match="ace|parameters"):
+                 "ace:prune_margin=-1", "ace:colour=red", "ace:reflector_model=3", "ace:reply_tokens=0",
+                 "arcmemo:reply_tokens=many"):
+        with pytest.raises(UserError, match="ace|arcmemo|parameters"):
             make_memory(spec)
     with pytest.raises(UserError, match="outcome"):
         asyncio.run(Playbook().update("q", "t", "wrong"))
@@ -277,9 +278,12 @@ def test_bad_settings_raise_one_clear_error(registry: None) -> None:
 def test_eval_end_to_end_second_problem_sees_the_learned_bullet(tmp_path: Path) -> None:
     lesson = "Count every item in the list, including repeated ones."
     generator_prompts: list[str] = []
+    caps: dict[str, set] = {"memory": set(), "generator": set()}
 
     def script(input, tools, tool_choice, config):  # noqa: ANN001, ANN202
         text = input[-1].text
+        caps["memory" if text.startswith(("You review one attempt", "You maintain a playbook")) else "generator"].add(
+            config.max_tokens)
         if text.startswith("You review one attempt"):
             return reply(f"```json\n{reflection(insight=lesson)}\n```")
         if text.startswith("You maintain a playbook"):
@@ -302,6 +306,7 @@ def test_eval_end_to_end_second_problem_sees_the_learned_bullet(tmp_path: Path) 
     assert playbook.size()["entries"] == 1
     assert playbook.stats["updates"] == 2 and playbook.stats["curations"] == 2
     assert playbook.usage["reflector"].total_tokens == 30
+    assert caps == {"memory": {1024}, "generator": {None}}  # the memory's calls capped, the task's own left alone
 
 
 def test_a_failed_attempt_is_tried_again_with_its_reflection_and_the_sample_keeps_its_first(tmp_path: Path) -> None:
@@ -355,6 +360,7 @@ def test_a_provider_that_continues_replies_gets_the_json_started_for_it(monkeypa
     from ttclab.memory import ace
 
     sent: list[tuple[list, dict]] = []
+    caps: list[int | None] = []
 
     class Continuing:
         def __str__(self) -> str:
@@ -362,17 +368,19 @@ def test_a_provider_that_continues_replies_gets_the_json_started_for_it(monkeypa
 
         async def generate(self, messages, config=None):  # noqa: ANN001, ANN202
             sent.append((messages, dict((config.extra_body or {}) if config else {})))
+            caps.append(config.max_tokens)
             if messages[-1].text == ace.REFLECTION_START:
                 return reply('counted kinds", "root_cause": "misread", "correct_approach": "count", '
                              '"key_insight": "count items", "bullet_tags": []}')
             return reply('{"type": "ADD", "section": "strategies", "content": "Count items."}]}')
 
     model = Continuing()
-    playbook = playbook_with(START, 3)
+    playbook = playbook_with(START, 3, reply_tokens=300)
     playbook.reflector_model = playbook.curator_model = model  # a stand-in, not an Inspect Model
     monkeypatch.setattr(ace, "as_model", lambda given: given)
     asyncio.run(playbook.update("q", "61 fruits", "incorrect"))
     assert [messages[-1].text for messages, _ in sent] == [ace.REFLECTION_START, ace.CURATION_START]
     assert all(fields == {"continue_final_message": True, "add_generation_prompt": False} for _, fields in sent)
+    assert caps == [300, 300]  # the started replies keep their cap
     assert playbook.stats["reflections"] == 1 and playbook.stats["repaired_reflections"] == 0
     assert playbook.bullets[-1].content == "Count items."

@@ -44,11 +44,12 @@ class Script:
     """A mock model that answers from a list and keeps the prompts it was sent."""
 
     def __init__(self, *texts: str) -> None:
-        self.texts, self.prompts = list(texts), []
+        self.texts, self.prompts, self.caps = list(texts), [], []
         self.model = get_model("mockllm/model", custom_outputs=self, memoize=False)
 
     def __call__(self, input, tools, tool_choice, config):  # noqa: ANN001
         self.prompts.append("\n".join(message.text for message in input))
+        self.caps.append(config.max_tokens)
         return reply(self.texts.pop(0))
 
 
@@ -65,13 +66,14 @@ def planted_memory(**params) -> ConceptMemory:
 
 def test_model_selection_finds_the_planted_concept_and_follows_its_parameter_types():
     script = Script('Cues first. ```json\n{"cues": ["output is bigger"], "concepts": ["Upscale Cells", "nope"]}\n```')
-    memory = planted_memory(selector_model=script.model, top_k=1)
+    memory = planted_memory(selector_model=script.model, top_k=1, reply_tokens=500)
     context = asyncio.run(memory.retrieve(PROBLEM))
     assert "### upscale_cells (routine)" in context and "### cell_block (structure)" in context
     assert "flood_fill" not in context and "count_colours" not in context
     assert "Parameters: grid (cell_block), factor (int)" in context
     assert "flood_fill (routine)" in script.prompts[0] and PROBLEM in script.prompts[0]  # the catalogue and puzzle
     assert memory.usage["selection"].total_tokens == 110 and memory.stats["selections"] == 1
+    assert script.caps == [500]  # the memory's own call writes at most reply_tokens
 
 
 def test_embedding_selection_finds_the_concept_whose_cues_match_the_problem():

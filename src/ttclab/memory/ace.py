@@ -236,15 +236,15 @@ REFLECTION_START = '{"error_identification": "'
 CURATION_START = '{"operations": ['
 
 
-async def ask(model: Model, prompt: str, start: str) -> tuple[ModelOutput, str]:
+async def ask(model: Model, prompt: str, start: str, config: GenerateConfig) -> tuple[ModelOutput, str]:
     """The model's reply to `prompt`, begun with `start` where its provider continues a started reply (the
     `ttclab/` provider, vLLM, SGLang, llama.cpp's server); the reply's text includes that start."""
     name = str(model)
     if not continues_replies(name):
-        output = await model.generate(prompt)
+        output = await model.generate(prompt, config=config)
         return output, output.completion
     messages = [ChatMessageUser(content=prompt), ChatMessageAssistant(content=start)]
-    output = await model.generate(messages, config=GenerateConfig(extra_body=continue_reply_fields(name)))
+    output = await model.generate(messages, config=config.merge(GenerateConfig(extra_body=continue_reply_fields(name))))
     return output, start + output.completion
 
 
@@ -306,7 +306,8 @@ class Playbook(Memory):
     failed attempt (1-5, each sees the previous reflection); curate_every: attempts between curator calls;
     top_k: show only the k bullets closest to the problem (None: the whole playbook, as ACE does);
     prune_margin: drop bullets with harmful > helpful + margin (None: never); reflector_model /
-    curator_model: a model name or Model (None: the task's model); embedder: for tests.
+    curator_model: a model name or Model (None: the task's model); reply_tokens: the most each reflector or
+    curator reply may write; embedder: for tests.
     """
 
     name = "ace"
@@ -314,8 +315,8 @@ class Playbook(Memory):
     def __init__(self, dedup: float | None = 0.9, reflect_rounds: int = 1, curate_every: int = 1,
                  top_k: int | None = None, prune_margin: int | None = None,
                  reflector_model: str | Model | None = None, curator_model: str | Model | None = None,
-                 embedder: Any = None, reattempts: int = 1) -> None:
-        super().__init__()
+                 embedder: Any = None, reattempts: int = 1, reply_tokens: int = 1024) -> None:
+        super().__init__(reply_tokens)
         self.reattempts = _number("reattempts", reattempts, 0, MAX_REFLECT_ROUNDS, whole=True)
         self.last_reflection: dict[str, Any] | None = None
         dedup, top_k, prune_margin = _optional(dedup), _optional(top_k), _optional(prune_margin)
@@ -389,7 +390,7 @@ class Playbook(Memory):
             prompt = REFLECTOR_PROMPT.format(
                 problem=cut(problem, PROBLEM_CHARS), trace=cut(trace, TRACE_HEAD, TRACE_TAIL), outcome=outcome,
                 feedback=cut(feedback, PROBLEM_CHARS), bullets=shown, previous=previous)
-            output, text = await ask(as_model(self.reflector_model), prompt, REFLECTION_START)
+            output, text = await ask(as_model(self.reflector_model), prompt, REFLECTION_START, self.reply_config())
             self.spent("reflector", output)
             found = self.read_reply(text, "reflections", valid_reflection)
             if found is None:
@@ -429,7 +430,7 @@ class Playbook(Memory):
         prompt = CURATOR_PROMPT.format(playbook=self.render() or "(empty)", reflections=reflections,
                                        sections=", ".join(SECTIONS))
         self.pending = []
-        output, text = await ask(as_model(self.curator_model), prompt, CURATION_START)
+        output, text = await ask(as_model(self.curator_model), prompt, CURATION_START, self.reply_config())
         self.spent("curator", output)
         data = self.read_reply(text, "curations", valid_curation)
         if data is None:

@@ -199,8 +199,9 @@ class ConceptMemory(Memory):
         selector_model: str | Model | None = None,
         batch: int = 10,
         abstract_model: str | Model | None = None,
+        reply_tokens: int = 2048,
     ) -> None:
-        super().__init__()
+        super().__init__(reply_tokens)
         if format not in FORMATS:
             raise UserError(f"invalid arcmemo format {format!r}: use one of {', '.join(FORMATS)}")
         if select not in SELECTS:
@@ -366,7 +367,7 @@ class ConceptMemory(Memory):
             self.lessons.append({**lesson, "source": lesson.get("source", source)})
 
     async def _call(self, role: str, model: str | Model | None, text: str) -> ModelOutput:
-        output = await as_model(model).generate(text)
+        output = await as_model(model).generate(text, config=self.reply_config())
         self.spent(role, output)
         return output
 

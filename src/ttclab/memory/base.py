@@ -7,7 +7,9 @@ memories call a model (a reflector, a curator, a selector) inside Inspect's even
 `inspect_ai.model.get_model()` (the task's model) unless given a model of their own.
 
 Every model call a memory makes for itself (not the task's own generation) is added to `usage[role]`,
-so an evaluation can report the tokens spent on reflection, curation and selection.
+so an evaluation can report the tokens spent on reflection, curation and selection. Those calls write at most
+`reply_tokens` each: a reply that is JSON needs few, and a small model that never closes its object would
+otherwise write to the provider's default on every call.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, ClassVar
 
-from inspect_ai.model import ModelOutput, ModelUsage
+from inspect_ai.model import GenerateConfig, ModelOutput, ModelUsage
 
 from ttclab.errors import UserError
 from ttclab.files import atomic_write
@@ -38,8 +40,16 @@ class Memory(ABC):
 
     name: ClassVar[str]
 
-    def __init__(self) -> None:
+    def __init__(self, reply_tokens: int) -> None:
+        if isinstance(reply_tokens, bool) or not isinstance(reply_tokens, int) or reply_tokens < 1:
+            raise UserError(f"invalid {self.name} reply_tokens {reply_tokens!r}: use a whole number >= 1 (the "
+                            "tokens each of the memory's own model calls may write)")
+        self.reply_tokens = reply_tokens
         self.usage: dict[str, ModelUsage] = {}
+
+    def reply_config(self, **fields: Any) -> GenerateConfig:
+        """The generation settings of the memory's own calls: at most `reply_tokens` written."""
+        return GenerateConfig(max_tokens=self.reply_tokens, **fields)
 
     @abstractmethod
     async def retrieve(self, problem: str) -> str:
