@@ -76,6 +76,8 @@ def test_apply_operations_is_deterministic_idempotent_and_pure() -> None:
         {"type": "UPDATE", "id": "heu-00003", "content": "refers to the id the ADD would get"},
         {"type": "RENAME", "id": "str-00001"},
         "not an operation",
+        {"type": "ADD", "section": "common_mistakes", "content": "..."},  # the prompt's example, copied
+        {"type": "UPDATE", "id": "str-00001", "content": " ... "},
     ]
     once, tally = apply_operations(state, operations)
     assert state == State(tuple(START), 3)  # the input is untouched
@@ -85,7 +87,7 @@ def test_apply_operations_is_deterministic_idempotent_and_pure() -> None:
         ("heu-00004", "heuristics", "Try small cases first."),  # 3 is referenced by an operation: skipped
     ]
     assert once.bullets[0].helpful == 1 and once.next_id == 5
-    assert tally == {"add_applied": 1, "add_skipped": 2, "update_applied": 1, "update_skipped": 1,
+    assert tally == {"add_applied": 1, "add_skipped": 3, "update_applied": 1, "update_skipped": 2,
                      "remove_applied": 1, "remove_skipped": 1, "invalid_operations": 2}
     twice, again = apply_operations(once, operations)
     assert twice == once

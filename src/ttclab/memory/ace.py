@@ -145,13 +145,21 @@ def one_line(text: Any) -> str:
     return " ".join(str(text).split())
 
 
+def lesson(text: Any) -> str:
+    """A bullet's content on one line, or "" when it holds no word at all: the `...` of the prompt's example,
+    which a small model copies, is no lesson."""
+    content = one_line(text or "")
+    return content if re.search(r"\w", content) else ""
+
+
 def apply_operations(state: State, operations: list[Any]) -> tuple[State, dict[str, int]]:
     """Merge curator operations into a playbook: deterministic, idempotent, and the input left as it was.
 
     REMOVEs run first, then UPDATEs, then ADDs, so an operation only ever refers to a bullet of the playbook
-    the curator saw. An ADD of a (section, content) already present, an UPDATE to the same content, and a
-    REMOVE or UPDATE of an unknown id change nothing and are counted as skipped. New ids never take a number
-    an operation refers to (nor one in use), so applying the same operations again finds nothing left to do.
+    the curator saw. An ADD of a (section, content) already present, an UPDATE to the same content, a REMOVE or
+    UPDATE of an unknown id, and content with no word in it change nothing and are counted as skipped. New ids
+    never take a number an operation refers to (nor one in use), so applying the same operations again finds
+    nothing left to do.
     Returns the new state and a tally: `add_applied`, `add_skipped`, ..., `invalid_operations`.
     """
     tally = {f"{kind.lower()}_{what}": 0 for kind in OPERATIONS for what in ("applied", "skipped")}
@@ -171,7 +179,7 @@ def apply_operations(state: State, operations: list[Any]) -> tuple[State, dict[s
         found = bullets.pop(str(op.get("id")), None)
         tally["remove_applied" if found else "remove_skipped"] += 1
     for op in by_type["UPDATE"]:
-        bullet, content = bullets.get(str(op.get("id"))), one_line(op.get("content") or "")
+        bullet, content = bullets.get(str(op.get("id"))), lesson(op.get("content"))
         if bullet is None or not content or content == bullet.content:
             tally["update_skipped"] += 1
             continue
@@ -179,7 +187,7 @@ def apply_operations(state: State, operations: list[Any]) -> tuple[State, dict[s
         tally["update_applied"] += 1
     next_id = state.next_id
     for op in by_type["ADD"]:
-        section, content = section_key(op.get("section", "others")), one_line(op.get("content") or "")
+        section, content = section_key(op.get("section", "others")), lesson(op.get("content"))
         if not content or any(b.section == section and b.content == content for b in bullets.values()):
             tally["add_skipped"] += 1
             continue
