@@ -357,6 +357,24 @@ def test_nearly_valid_replies_are_mended_and_counted() -> None:
     assert one_field.stats["invalid_reflections"] == 1 and one_field.stats["repaired_reflections"] == 0
 
 
+def test_a_reflection_copied_from_the_prompts_example_is_not_a_reflection() -> None:
+    """What the embedded model wrote: the example's values back, closed early; a copied field counts as empty."""
+    from ttclab.memory.ace import REFLECTION_EXAMPLE
+
+    copied = ('{"error_identification": "what went wrong (or \\"none\\")",\n"root_cause": "why it went wrong",\n'
+              '"correct_approach": "what should have been done",\n'
+              '"bullet_tags": [{"id": "str-00001", "tag": "helpful"}]}')
+    whole = json.dumps({**REFLECTION_EXAMPLE, "bullet_tags": []})
+    one_real = json.dumps({**REFLECTION_EXAMPLE, "root_cause": "read 'types' as items", "bullet_tags": []})
+    two_real = json.dumps({**REFLECTION_EXAMPLE, "root_cause": "read 'types' as items",
+                           "key_insight": "Count kinds when asked for types.", "bullet_tags": []})
+    for reply_text, valid in ((copied, False), (whole, False), (one_real, False), (two_real, True)):
+        playbook = playbook_with(START, 3, reflector_model=mock(reply_text), curator_model=mock(curation()))
+        asyncio.run(playbook.update("q", "61 fruits", "incorrect"))
+        assert playbook.stats["invalid_reflections"] == (not valid), reply_text
+    assert playbook.hint() == "Why: read 'types' as items\nLesson: Count kinds when asked for types."
+
+
 def test_a_provider_that_continues_replies_gets_the_json_started_for_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """The reflector and curator replies begin with the object's opening, and the model only continues it."""
     from ttclab.memory import ace

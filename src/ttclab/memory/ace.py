@@ -76,11 +76,18 @@ what made it work. Tag every cited bullet: "helpful" if it led toward the right 
 misled, "neutral" otherwise.
 {previous}
 Reply with one JSON object only:
-{{"error_identification": "what went wrong (or \\"none\\")",
- "root_cause": "why it went wrong",
- "correct_approach": "what should have been done",
- "key_insight": "one general, reusable lesson for similar problems",
+{{{example},
  "bullet_tags": [{{"id": "str-00001", "tag": "helpful"}}]}}"""
+
+# What the reflector prompt shows as each field's value: a field that comes back as its example was copied, not
+# written (the embedded model copies them), and counts as empty.
+REFLECTION_EXAMPLE = {
+    "error_identification": 'what went wrong (or "none")',
+    "root_cause": "why it went wrong",
+    "correct_approach": "what should have been done",
+    "key_insight": "one general, reusable lesson for similar problems",
+}
+_EXAMPLE_LINES = ",\n ".join(f"{json.dumps(key)}: {json.dumps(value)}" for key, value in REFLECTION_EXAMPLE.items())
 
 REFINE_NOTE = """
 Your previous reflection on this attempt was:
@@ -218,18 +225,23 @@ def deduplicate(bullets: list[Bullet], index: VectorIndex, threshold: float) -> 
     return [kept[b.id] for b in bullets if b.id in kept], len(bullets) - len(kept)
 
 
+def written(value: Any, example: str) -> bool:
+    """A field the model wrote: text, and not the prompt's example for it copied back."""
+    return isinstance(value, str) and bool(value.strip()) and one_line(value).lower() != example.lower()
+
+
 def valid_reflection(data: Any, lenient: bool = False) -> dict[str, Any] | None:
-    """The reflection in the expected shape (four text fields, a list of tags), or None. `lenient` (a repair)
-    takes one with at least two of the four fields written and leaves the others empty."""
+    """The reflection in the expected shape (four text fields, a list of tags), at least two of the fields
+    written (a field copied from the prompt's example counts as empty), or None. `lenient` (a repair) also takes
+    one whose other fields are missing."""
     if not isinstance(data, dict):
         return None
-    if lenient:
-        written = [key for key in REFLECTION_FIELDS if isinstance(data.get(key), str) and data[key].strip()]
-        if len(written) < 2:
-            return None
-        data = {**data, **{key: data[key] if key in written else "" for key in REFLECTION_FIELDS}}
-    if not all(isinstance(data.get(key), str) for key in REFLECTION_FIELDS):
+    if not lenient and not all(isinstance(data.get(key), str) for key in REFLECTION_FIELDS):
         return None
+    found = [key for key in REFLECTION_FIELDS if written(data.get(key), REFLECTION_EXAMPLE[key])]
+    if len(found) < 2:
+        return None
+    data = {**data, **{key: data[key] if key in found else "" for key in REFLECTION_FIELDS}}
     tags = data.get("bullet_tags", [])
     if not isinstance(tags, list):
         return None
@@ -397,7 +409,7 @@ class Playbook(Memory):
             previous = REFINE_NOTE.format(previous=json.dumps(reflection, indent=1)) if reflection else ""
             prompt = REFLECTOR_PROMPT.format(
                 problem=cut(problem, PROBLEM_CHARS), trace=cut(trace, TRACE_HEAD, TRACE_TAIL), outcome=outcome,
-                feedback=cut(feedback, PROBLEM_CHARS), bullets=shown, previous=previous)
+                feedback=cut(feedback, PROBLEM_CHARS), bullets=shown, previous=previous, example=_EXAMPLE_LINES)
             output, text = await ask(as_model(self.reflector_model), prompt, REFLECTION_START, self.reply_config())
             self.spent("reflector", output)
             found = self.read_reply(text, "reflections", valid_reflection)
