@@ -77,7 +77,7 @@ def main() -> None:
         load_adapter(model, args.adapter)  # with the window and sinks it was trained for
     else:
         add_ahn(model, AHNConfig(window=WINDOW, sinks=SINKS))
-    window, sinks = model.ahn_config.window, model.ahn_config.sinks
+    config = model.ahn_config
     memory = f"adapter {args.adapter}" if args.adapter else "untrained memory (zero-initialised: the window alone)"
     rng = random.Random(0)
     results: dict[int, dict[str, float]] = {}
@@ -97,7 +97,7 @@ def main() -> None:
         print(f"L={length} ({args.trials} keys): " + ", ".join(f"{way} {share:.2f}" for way, share in
                                                                 results[length].items()), flush=True)
     top = results[lengths[-1]]
-    print(f"at {lengths[-1]} tokens, window {window} + {sinks} sinks, {memory}: recall full attention "
+    print(f"at {lengths[-1]} tokens, window {config.window} + {config.sinks} sinks, {memory}: recall full attention "
           f"{top['full attention']:.2f}, window only {top['window only']:.2f}, window + AHN {top['window + AHN']:.2f} "
           "(cache ratios: benchmarks/ahn_memory.py)")
 
