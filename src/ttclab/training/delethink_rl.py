@@ -29,12 +29,11 @@ from ttclab.errors import UserError
 from ttclab.extras import requires
 from ttclab.files import atomic_write
 from ttclab.specs import check_count
+from ttclab.training.grpo import Reward, reward_values
 from ttclab.training.horizon import final_answer_reward
 from ttclab.training.presets import check_run_folder, preset_values
 
 __all__ = ["PRESETS", "Chunk", "Recipe", "Trace", "preset", "rollout", "run", "trace_loss"]
-
-Reward = Callable[..., Sequence[float]]
 
 
 @dataclass(frozen=True)
@@ -247,11 +246,7 @@ def train_step(model: Any, tokenizer: Any, optimizer: Any, recipe: Recipe, rows:
     texts = [trace.text for trace in traces]
     scores = [0.0] * len(traces)
     for reward in rewards:
-        values = [float(v) for v in reward(texts, **columns)]
-        if len(values) != len(traces):
-            raise UserError(f"reward {getattr(reward, '__name__', reward)!r} returned {len(values)} values for "
-                            f"{len(traces)} traces: return one float per completion")
-        scores = [a + b for a, b in zip(scores, values, strict=True)]
+        scores = [a + b for a, b in zip(scores, reward_values(reward, texts, **columns), strict=True)]
     advantage = advantages(scores, recipe.num_generations)
     model.train()
     optimizer.zero_grad()

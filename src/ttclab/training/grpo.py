@@ -73,6 +73,15 @@ def completion_text(completion: Any) -> str:
     return "".join(str(message.get("content") or "") for message in completion)
 
 
+def reward_values(reward: Reward, completions: list[str], **columns: Any) -> list[float]:
+    """A reward's floats for `completions`, one each, or one clear error naming the reward."""
+    values = [float(value) for value in reward(completions, **columns)]
+    if len(values) != len(completions):
+        raise UserError(f"reward {getattr(reward, '__name__', reward)!r} returned {len(values)} values for "
+                        f"{len(completions)} completions: return one float per completion")
+    return values
+
+
 def _as_trl_reward(reward: Reward) -> Callable[..., list[float]]:
     """TRL calls rewards with prompts, completions and every column; ours see text and the columns."""
 
@@ -80,12 +89,7 @@ def _as_trl_reward(reward: Reward) -> Callable[..., list[float]]:
     def call(prompts: Any, completions: Any, **columns: Any) -> list[float]:
         columns.pop("completion_ids", None)
         columns.pop("trainer_state", None)
-        values = reward([completion_text(c) for c in completions], **columns)
-        values = [float(value) for value in values]
-        if len(values) != len(completions):
-            raise UserError(f"reward {getattr(reward, '__name__', reward)!r} returned {len(values)} values for "
-                            f"{len(completions)} completions: return one float per completion")
-        return values
+        return reward_values(reward, [completion_text(c) for c in completions], **columns)
 
     return call
 
