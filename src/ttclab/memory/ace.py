@@ -42,7 +42,6 @@ SECTIONS: dict[str, str] = {
 }
 TAGS = ("helpful", "harmful", "neutral")
 OPERATIONS = ("ADD", "UPDATE", "REMOVE")
-REFLECTION_FIELDS = ("error_identification", "root_cause", "correct_approach", "key_insight")
 MAX_REFLECT_ROUNDS = 5  # the paper's limit
 
 # Long traces are cut to their head (the approach) and tail (the answer) so the reflector fits a small context.
@@ -87,6 +86,7 @@ REFLECTION_EXAMPLE = {
     "correct_approach": "what should have been done",
     "key_insight": "one general, reusable lesson for similar problems",
 }
+REFLECTION_FIELDS = tuple(REFLECTION_EXAMPLE)
 _EXAMPLE_LINES = ",\n ".join(f"{json.dumps(key)}: {json.dumps(value)}" for key, value in REFLECTION_EXAMPLE.items())
 
 REFINE_NOTE = """
