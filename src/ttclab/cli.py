@@ -50,7 +50,6 @@ models_app = typer.Typer(help="Model aliases and where each lives; `install` add
 app.add_typer(models_app, name="models")
 
 
-
 @models_app.callback()
 @user_errors
 def models(context: typer.Context) -> None:
